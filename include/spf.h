@@ -1,0 +1,73 @@
+/* spf.h - one SPF check (RFC 7208 check_host()) started, one callback with the verdict.
+ *
+ * Owns the SPF engine instance and the checks in progress, each with its time budget
+ * timer. The libspf2 engine evaluates through spf_dns (answers only from what is
+ * already known) and replays the evaluation once the DNS module has fetched what was
+ * missing. The callback fires exactly once per spf_check (verdict, timeout ->
+ * temperror, spf_free -> temperror), never before spf_check returns, and not at all
+ * after spf_cancel. The verdict is valid only during the callback. */
+#ifndef SPF_H
+#define SPF_H
+
+#include "config.h"
+#include "netaddr.h"
+#include "verdict.h"
+
+struct ev_loop;
+struct dns;
+
+#define SPF_ERR_LEN 256
+/* An explanation is one TXT record's expansion; RFC 7208 6.2 bounds nothing, we cut
+ * it for the 550 reply line (RFC 5321 4.5.3.1.5: a reply line is at most 512). */
+#define SPF_EXPLANATION_MAX 400
+#define SPF_COMMENT_MAX 256
+#define SPF_MECH_MAX 256
+
+/* Which inputs besides the client IP and the domain a verdict depended on, so the
+ * verdict cache can key on exactly those (macros %{l} %{s} %{h}; %{p} needs PTR). */
+enum {
+    SPF_USES_LOCALPART = 1 << 0,
+    SPF_USES_HELO = 1 << 1,
+};
+
+typedef struct spf_query {
+    netaddr_t ip;
+    const char *sender;       /* "local@domain"; for the HELO identity "postmaster@helo" */
+    const char *helo;         /* HELO/EHLO name as given, "" if none */
+    enum spf_identity identity;
+} spf_query_t;
+
+typedef struct spf_verdict {
+    enum spf_result result;
+    const char *domain;       /* the domain checked */
+    const char *explanation;  /* fail: expanded exp= text or the default; else "" */
+    const char *comment;      /* why, for people: mechanism matched or error */
+    const char *mechanism;    /* the mechanism that matched, "" if none */
+    unsigned uses;            /* SPF_USES_* */
+    double expires;           /* ev_now time when the DNS data behind it expires */
+    unsigned dns_lookups;     /* terms that counted against the 10-lookup limit */
+    unsigned void_lookups;
+    unsigned replays;         /* libspf2 engine: evaluations run (1 = no DNS miss) */
+} spf_verdict_t;
+
+typedef struct spf_options {
+    enum engine engine;
+    double timeout;           /* budget per check, seconds */
+    const char *receiver;     /* %{r} */
+} spf_options_t;
+
+typedef struct spf spf_t;
+typedef struct spf_check spf_check_t;
+typedef void spf_cb(void *ctx, const spf_verdict_t *v);
+
+spf_t *spf_new(struct ev_loop *loop, struct dns *dns, const spf_options_t *opt,
+               char err[SPF_ERR_LEN]);
+/* Ends pending checks with a temperror callback, then frees. */
+void spf_free(spf_t *s);
+void spf_reconfigure(spf_t *s, const spf_options_t *opt);
+/* NULL only when out of memory (nothing started). */
+spf_check_t *spf_check(spf_t *s, const spf_query_t *q, spf_cb *cb, void *ctx);
+void spf_cancel(spf_check_t *c);
+unsigned spf_pending(const spf_t *s);
+
+#endif

@@ -64,6 +64,7 @@ struct config {
     double request_timeout;               /* time budget for one check (RFC 7208 4.6.4: >= 20 s) */
     int check_helo;                       /* 0: skip the HELO identity (except for the null sender) */
     char receiver[CONFIG_NAME_LEN];       /* receiver= and %{r}; "" = this host's name */
+    char default_explanation[512];        /* macro-string used for fail without exp= */
     unsigned verdict_cache_size;
 
     /* [action] result -> action, per identity */

@@ -54,6 +54,7 @@ typedef struct spf_options {
     enum engine engine;
     double timeout;           /* budget per check, seconds */
     const char *receiver;     /* %{r} */
+    const char *default_explanation;   /* macro-string for fail without exp= */
 } spf_options_t;
 
 typedef struct spf spf_t;

@@ -198,18 +198,18 @@ class PostfixInstance:
                 out.append(f.read())
         return out
 
-    def wait_messages(self, mailbox, count):
-        """Polls until mailbox holds at least count messages; returns them all, or
-        raises PostfixError with the maillog when DELIVERY_TIMEOUT passes first."""
+    def wait_message(self, mailbox, marker):
+        """Polls until a message containing marker (bytes) is in mailbox; returns all
+        such messages, or raises PostfixError with the maillog when DELIVERY_TIMEOUT
+        passes first."""
         deadline = time.monotonic() + DELIVERY_TIMEOUT
         while True:
-            msgs = self.messages(mailbox)
-            if len(msgs) >= count:
-                return msgs
+            found = [m for m in self.messages(mailbox) if marker in m]
+            if found:
+                return found
             if time.monotonic() > deadline:
-                raise PostfixError("%s: %d of %d messages after %.0f s\n%s"
-                                   % (mailbox, len(msgs), count, DELIVERY_TIMEOUT,
-                                      self.log()))
+                raise PostfixError("%s: no message with %r after %.0f s\n%s"
+                                   % (mailbox, marker, DELIVERY_TIMEOUT, self.log()))
             time.sleep(POLL_INTERVAL)
 
     def stop(self, keep=False):

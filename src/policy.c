@@ -1,0 +1,847 @@
+/* policy.c - one policy request in, one action out.
+ *
+ * Order of a decision (DESIGN.md): the per-message memo, skip rules, whitelists, then
+ * the HELO identity (first; alone for the null sender), then MAIL FROM. Verdicts come
+ * from the verdict cache or an SPF check; the reply is built from the config's
+ * result -> action mapping. Every path that accepts the message prepends exactly one
+ * Received-SPF header (unless the header style says none), so the first such header a
+ * filter sees is always ours. */
+#include "policy.h"
+
+#include <ctype.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "dns.h"
+#include "header.h"
+#include "log.h"
+#include "netaddr.h"
+#include "spf.h"
+
+/* A reply line: Postfix reads at most this much of an action (and RFC 5321 4.5.3.1.5
+ * bounds an SMTP reply line at 512). */
+#define POLICY_REPLY_MAX 512
+#define POLICY_KEY_MAX 700
+#define POLICY_INSTANCE_MAX 64
+/* PTR names a whitelist check follows (RFC 7208 5.5 uses the same bound). */
+#define POLICY_PTR_NAMES_MAX 10
+/* A verdict is never kept longer than a day, whatever its TTLs say. */
+#define POLICY_VERDICT_TTL_MAX 86400.0
+
+typedef struct cached_verdict {
+    enum spf_result result;
+    unsigned uses;
+    char *explanation;
+    char *comment;
+    char text[];                 /* explanation, NUL, comment, NUL */
+} cached_verdict_t;
+
+/* What one message (instance) got on one connection: later requests of the same
+ * message repeat a rejection, or get the second header, or DUNNO. */
+typedef struct memo {
+    char instance[POLICY_INSTANCE_MAX];
+    int final;                   /* reply repeats: reject / defer */
+    char reply[POLICY_REPLY_MAX];
+    char second_header[HEADER_MAX];  /* Authentication-Results still to send */
+} memo_t;
+
+typedef struct verdict_copy {
+    int done;
+    enum spf_result result;
+    unsigned uses;
+    char explanation[SPF_EXPLANATION_MAX + 1];
+    char comment[SPF_COMMENT_MAX];
+} verdict_copy_t;
+
+enum job_stage { STAGE_START, STAGE_WL_HELO, STAGE_WL_PTR, STAGE_HELO, STAGE_MAILFROM, STAGE_DONE };
+
+struct policy_job {
+    policy_t *p;
+    policy_reply_cb *cb;
+    void *ctx;
+    unsigned long long conn_id;
+    const policy_request_t *req;
+    ev_timer kick;
+    double started;
+    enum job_stage stage;
+    netaddr_t ip;
+    char ipstr[NETADDR_STRLEN];
+    char helo[DNS_NAME_MAX + 1];         /* valid, lower-case HELO domain or "" */
+    char from_local[256];
+    char from_domain[DNS_NAME_MAX + 1];  /* valid sender domain or "" */
+    int null_sender;
+    spf_check_t *check;
+    enum spf_identity checking;
+    size_t nlookups;
+    struct wl_lookup {
+        policy_job_t *job;
+        dns_lookup_t *lookup;        /* NULL when the slot is free */
+    } wl[POLICY_PTR_NAMES_MAX + 1];
+    int confirmed;
+    verdict_copy_t helo_v, from_v;
+    policy_job_t *prev, *next;
+};
+
+struct policy {
+    struct ev_loop *loop;
+    struct config cfg;
+    char hostname[DNS_NAME_MAX + 1];
+    dns_t *dns;
+    spf_t *spf;
+    cache_t *verdicts;
+    cache_t *memos;
+    policy_job_t *jobs;
+    policy_stats_t stats;
+};
+
+static const char *receiver_of(const policy_t *p)
+{
+    return *p->cfg.receiver ? p->cfg.receiver : p->hostname;
+}
+
+static const char *authserv_of(const policy_t *p)
+{
+    return *p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
+}
+
+/* RFC 7208 4.3: a domain that is malformed or has a single label gives "none". */
+static int domain_normalize(char out[DNS_NAME_MAX + 1], const char *in)
+{
+    size_t len = strlen(in), label = 0;
+    int dots = 0;
+
+    if (len > 0 && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len > DNS_NAME_MAX)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch == '.') {
+            if (label == 0)
+                return -1;
+            label = 0;
+            dots++;
+        } else if (ch <= 0x20 || ch >= 0x7f || ++label > 63) {
+            return -1;
+        } else {
+            out[i] = (char)tolower(ch);
+        }
+        if (ch == '.')
+            out[i] = '.';
+    }
+    out[len] = '\0';
+    return dots > 0 && label > 0 ? 0 : -1;
+}
+
+/* name is entry, or below it at a dot boundary ("mail.example.com" is below
+ * "example.com"; "badexample.com" is not). */
+static int name_list_match(const name_list_t *list, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    for (size_t i = 0; i < list->n; i++) {
+        const char *e = list->name[i];
+        size_t elen = strlen(e);
+        if (nlen == elen && strcmp(name, e) == 0)
+            return 1;
+        if (nlen > elen && name[nlen - elen - 1] == '.' && strcmp(name + nlen - elen, e) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int cidr_list_match(const cidr_list_t *list, const netaddr_t *a)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (netcidr_match(&list->cidr[i], a))
+            return 1;
+    return 0;
+}
+
+static void memo_free(void *v)
+{
+    free(v);
+}
+
+static void verdict_free(void *v)
+{
+    free(v);
+}
+
+static int policy_caches(policy_t *p, char err[POLICY_NEW_ERR_LEN])
+{
+    p->verdicts = cache_new(p->cfg.verdict_cache_size, verdict_free);
+    p->memos = cache_new(p->cfg.max_connections, memo_free);
+    if (!p->verdicts || !p->memos) {
+        snprintf(err, POLICY_NEW_ERR_LEN, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+policy_t *policy_new(struct ev_loop *loop, const struct config *cfg, struct dns *dns,
+                     struct spf *spf, char err[POLICY_NEW_ERR_LEN])
+{
+    policy_t *p = calloc(1, sizeof(*p));
+
+    if (!p) {
+        snprintf(err, POLICY_NEW_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    p->loop = loop;
+    p->cfg = *cfg;
+    p->dns = dns;
+    p->spf = spf;
+    if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0 || !*p->hostname)
+        snprintf(p->hostname, sizeof(p->hostname), "localhost");
+    if (policy_caches(p, err) < 0) {
+        policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void policy_reconfigure(policy_t *p, const struct config *cfg)
+{
+    p->cfg = *cfg;
+    cache_resize(p->verdicts, cfg->verdict_cache_size);
+    cache_resize(p->memos, cfg->max_connections);
+}
+
+void policy_get_stats(const policy_t *p, policy_stats_t *out)
+{
+    *out = p->stats;
+}
+
+static void job_unlink(policy_job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        j->p->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+}
+
+static void job_stop_io(policy_job_t *j)
+{
+    ev_timer_stop(j->p->loop, &j->kick);
+    if (j->check) {
+        spf_cancel(j->check);
+        j->check = NULL;
+    }
+    for (size_t i = 0; i < sizeof(j->wl) / sizeof(j->wl[0]); i++) {
+        if (j->wl[i].lookup)
+            dns_cancel(j->wl[i].lookup);
+        j->wl[i].lookup = NULL;
+    }
+    j->nlookups = 0;
+}
+
+void policy_cancel(policy_job_t *j)
+{
+    job_stop_io(j);
+    job_unlink(j);
+    free(j);
+}
+
+void policy_free(policy_t *p)
+{
+    if (!p)
+        return;
+    while (p->jobs)
+        policy_cancel(p->jobs);
+    if (p->verdicts)
+        cache_free(p->verdicts);
+    if (p->memos)
+        cache_free(p->memos);
+    free(p);
+}
+
+static void memo_key(char key[32], unsigned long long conn_id)
+{
+    snprintf(key, 32, "%llu", conn_id);
+}
+
+void policy_conn_closed(policy_t *p, unsigned long long conn_id)
+{
+    char key[32];
+
+    memo_key(key, conn_id);
+    cache_del(p->memos, key);
+}
+
+/* Untrusted text (an exp= explanation from DNS) made safe for one reply line. */
+static void reply_text(char *dst, size_t len, const char *src)
+{
+    size_t i = 0;
+
+    for (; *src && i + 1 < len; src++)
+        dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
+    dst[i] = '\0';
+}
+
+static void job_reply(policy_job_t *j, const char *reply, enum action a)
+{
+    double ms = (ev_time() - j->started) * 1000.0;
+    const policy_request_t *r = j->req;
+    char id[LOG_SAMPLE_MAX + 4], name[LOG_SAMPLE_MAX + 4], addr[LOG_SAMPLE_MAX + 4],
+        helo[LOG_SAMPLE_MAX + 4], from[LOG_SAMPLE_MAX + 4];
+    const char *idsrc = *r->queue_id ? r->queue_id : (*r->instance ? r->instance : "NOQUEUE");
+
+    if ((unsigned)a < ACTION_COUNT)
+        j->p->stats.actions[a]++;
+    log_info("%s: client=%s[%s], helo=<%s>, from=<%s>, helo_result=%s, mailfrom_result=%s, "
+             "action=%s, %.1f ms",
+             log_sample(id, idsrc, strlen(idsrc)),
+             log_sample(name, r->client_name, strlen(r->client_name)),
+             log_sample(addr, r->client_address, strlen(r->client_address)),
+             log_sample(helo, r->helo_name, strlen(r->helo_name)),
+             log_sample(from, r->sender, strlen(r->sender)),
+             j->helo_v.done ? spf_result_name(j->helo_v.result) : "-",
+             j->from_v.done ? spf_result_name(j->from_v.result) : "-", action_name(a), ms);
+    j->stage = STAGE_DONE;
+    job_stop_io(j);
+    job_unlink(j);
+    j->cb(j->ctx, reply);
+    free(j);
+}
+
+static void memo_store(policy_job_t *j, int final, const char *reply, const char *second)
+{
+    char key[32];
+    memo_t *m;
+
+    if (!*j->req->instance)
+        return;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    snprintf(m->instance, sizeof(m->instance), "%s", j->req->instance);
+    m->final = final;
+    snprintf(m->reply, sizeof(m->reply), "%s", reply);
+    snprintf(m->second_header, sizeof(m->second_header), "%s", second ? second : "");
+    memo_key(key, j->conn_id);
+    cache_put(j->p->memos, key, m, ev_now(j->p->loop) + j->p->cfg.idle_timeout + 3600,
+              ev_now(j->p->loop));
+}
+
+static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_copy_t *v,
+                             enum spf_identity id, const char *comment, char *from, size_t fromlen)
+{
+    memset(h, 0, sizeof(*h));
+    h->result = v->result;
+    h->identity = id;
+    h->client_ip = j->ipstr;
+    h->helo = j->req->helo_name;
+    if (j->null_sender || id == SPF_ID_HELO)
+        snprintf(from, fromlen, "postmaster@%s", j->req->helo_name);
+    else
+        snprintf(from, fromlen, "%s", j->req->sender);
+    h->envelope_from = from;
+    h->domain = id == SPF_ID_HELO || j->null_sender ? (*j->helo ? j->helo : j->req->helo_name)
+                                                    : (*j->from_domain ? j->from_domain : "");
+    h->receiver = receiver_of(j->p);
+    h->comment = comment;
+    h->mechanism = "";
+    h->problem = (v->result == SPF_RES_PERMERROR || v->result == SPF_RES_TEMPERROR) ? v->comment : "";
+}
+
+/* PREPEND with the configured header, remembering the second one for later. */
+static void reply_accept(policy_job_t *j, const verdict_copy_t *v, const char *comment,
+                         enum action a)
+{
+    char rs[HEADER_MAX], ar[HEADER_MAX], from[600], reply[HEADER_MAX + 16];
+    header_info_t h;
+    enum header_style style = j->p->cfg.header_style;
+    int rsn, arn;
+
+    if (a == ACTION_DUNNO || style == HEADER_NONE) {
+        memo_store(j, 0, "DUNNO", NULL);
+        job_reply(j, "DUNNO", a == ACTION_DUNNO ? ACTION_DUNNO : ACTION_PREPEND);
+        return;
+    }
+    header_info_fill(j, &h, v, SPF_ID_MAILFROM, comment, from, sizeof(from));
+    rsn = header_received_spf(rs, sizeof(rs), &h);
+    arn = header_auth_results(ar, sizeof(ar), authserv_of(j->p), &h);
+    if (rsn < 0 || arn < 0) {
+        log_error("%s: header does not fit in %d bytes", j->ipstr, HEADER_MAX);
+        job_reply(j, NULL, ACTION_DUNNO);
+        return;
+    }
+    snprintf(reply, sizeof(reply), "PREPEND %s", style == HEADER_AUTH_RESULTS ? ar : rs);
+    memo_store(j, 0, "DUNNO", style == HEADER_BOTH ? ar : NULL);
+    job_reply(j, reply, ACTION_PREPEND);
+}
+
+static const char *identity_domain(const policy_job_t *j, enum spf_identity id)
+{
+    return id == SPF_ID_HELO || j->null_sender ? j->req->helo_name : j->from_domain;
+}
+
+/* RFC 7372: X.7.23 "SPF validation failed", X.7.24 "SPF validation error". */
+static void reply_refuse(policy_job_t *j, const verdict_copy_t *v, enum spf_identity id,
+                         enum action a)
+{
+    char reply[POLICY_REPLY_MAX], text[POLICY_REPLY_MAX - 32];
+    int error = v->result == SPF_RES_PERMERROR || v->result == SPF_RES_TEMPERROR;
+    const char *dom = identity_domain(j, id);
+
+    if (v->result == SPF_RES_FAIL && *v->explanation)
+        reply_text(text, sizeof(text), v->explanation);
+    else if (error)
+        snprintf(text, sizeof(text), "SPF %s for %.253s: %.200s", spf_result_name(v->result), dom,
+                 *v->comment ? v->comment : "the SPF record could not be evaluated");
+    else
+        snprintf(text, sizeof(text), "SPF %s: %s is not authorized to send for %.253s",
+                 spf_result_name(v->result), j->ipstr, dom);
+    if (a == ACTION_REJECT)
+        snprintf(reply, sizeof(reply), "550 5.7.%d %s", error ? 24 : 23, text);
+    else if (a == ACTION_DEFER)
+        snprintf(reply, sizeof(reply), "451 4.7.%d %s", error ? 24 : 23, text);
+    else
+        snprintf(reply, sizeof(reply), "HOLD %s", text);
+    /* Domains and comments may come from DNS: nothing may end the reply line early. */
+    reply_text(reply, sizeof(reply), reply);
+    memo_store(j, a != ACTION_HOLD, a == ACTION_HOLD ? "DUNNO" : reply, NULL);
+    job_reply(j, reply, a);
+}
+
+static int action_rank(enum action a)
+{
+    switch (a) {
+    case ACTION_REJECT: return 4;
+    case ACTION_DEFER: return 3;
+    case ACTION_HOLD: return 2;
+    case ACTION_PREPEND: return 1;
+    default: return 0;
+    }
+}
+
+static void job_step(policy_job_t *j);
+
+static void verdict_copy_from(verdict_copy_t *dst, enum spf_result r, unsigned uses,
+                              const char *explanation, const char *comment)
+{
+    dst->done = 1;
+    dst->result = r;
+    dst->uses = uses;
+    snprintf(dst->explanation, sizeof(dst->explanation), "%s", explanation);
+    snprintf(dst->comment, sizeof(dst->comment), "%s", comment);
+}
+
+/* Cache keys: the IP and domain always; the local part and HELO only when the records
+ * behind the verdict used them (%{l} %{s} %{h}); a marker under the short key says so. */
+static void verdict_key(char key[POLICY_KEY_MAX], const policy_job_t *j, const char *local,
+                        const char *domain, unsigned uses)
+{
+    snprintf(key, POLICY_KEY_MAX, "%s|%s%s%s%s%s", j->ipstr, domain,
+             uses & SPF_USES_LOCALPART ? "|l=" : "", uses & SPF_USES_LOCALPART ? local : "",
+             uses & SPF_USES_HELO ? "|h=" : "", uses & SPF_USES_HELO ? j->req->helo_name : "");
+}
+
+static const cached_verdict_t *verdict_lookup(policy_job_t *j, const char *local, const char *domain)
+{
+    char key[POLICY_KEY_MAX];
+    double now = ev_now(j->p->loop);
+    const cached_verdict_t *v;
+
+    verdict_key(key, j, local, domain, 0);
+    v = cache_get(j->p->verdicts, key, now, NULL);
+    if (v && v->uses) {
+        verdict_key(key, j, local, domain, v->uses);
+        v = cache_get(j->p->verdicts, key, now, NULL);
+    }
+    return v;
+}
+
+static void verdict_store(policy_job_t *j, const char *local, const char *domain,
+                          const spf_verdict_t *v)
+{
+    char key[POLICY_KEY_MAX];
+    double now = ev_now(j->p->loop), expires = v->expires;
+    size_t elen = strlen(v->explanation), clen = strlen(v->comment);
+    cached_verdict_t *c;
+
+    if (expires > now + POLICY_VERDICT_TTL_MAX)
+        expires = now + POLICY_VERDICT_TTL_MAX;
+    if (expires <= now)
+        return;
+    if (v->uses) {
+        cached_verdict_t *marker = calloc(1, sizeof(*marker) + 2);
+        if (!marker)
+            return;
+        marker->uses = v->uses;
+        marker->explanation = marker->comment = marker->text;
+        verdict_key(key, j, local, domain, 0);
+        cache_put(j->p->verdicts, key, marker, expires, now);
+    }
+    c = malloc(sizeof(*c) + elen + clen + 2);
+    if (!c)
+        return;
+    c->result = v->result;
+    c->uses = 0;
+    c->explanation = c->text;
+    memcpy(c->explanation, v->explanation, elen + 1);
+    c->comment = c->text + elen + 1;
+    memcpy(c->comment, v->comment, clen + 1);
+    verdict_key(key, j, local, domain, v->uses);
+    cache_put(j->p->verdicts, key, c, expires, now);
+}
+
+static void check_done(void *ctx, const spf_verdict_t *v)
+{
+    policy_job_t *j = ctx;
+    int helo = j->checking == SPF_ID_HELO;
+
+    j->check = NULL;
+    j->p->stats.results[v->result]++;
+    verdict_store(j, helo ? "postmaster" : j->from_local, v->domain, v);
+    verdict_copy_from(helo ? &j->helo_v : &j->from_v, v->result, v->uses, v->explanation,
+                      v->comment);
+    j->stage = helo ? STAGE_MAILFROM : STAGE_DONE;
+    job_step(j);
+}
+
+/* The verdict for one identity, from the cache or a new check. 1 when it is known
+ * now, 0 when a check was started (job_step runs again from check_done). */
+static int identity_verdict(policy_job_t *j, enum spf_identity id)
+{
+    int helo = id == SPF_ID_HELO;
+    verdict_copy_t *out = helo ? &j->helo_v : &j->from_v;
+    const char *local = helo ? "postmaster" : j->from_local;
+    const char *domain = helo ? j->helo : j->from_domain;
+    const cached_verdict_t *cv;
+    char sender[600];
+    spf_query_t q;
+
+    if (!*domain) {
+        verdict_copy_from(out, SPF_RES_NONE, 0, "",
+                          helo ? "HELO name is not a domain" : "sender has no valid domain");
+        return 1;
+    }
+    cv = verdict_lookup(j, local, domain);
+    if (cv) {
+        j->p->stats.cache_hits++;
+        j->p->stats.results[cv->result]++;
+        verdict_copy_from(out, cv->result, cv->uses, cv->explanation, cv->comment);
+        return 1;
+    }
+    snprintf(sender, sizeof(sender), "%s@%s", local, domain);
+    memset(&q, 0, sizeof(q));
+    q.ip = j->ip;
+    q.sender = sender;
+    q.helo = j->req->helo_name;
+    q.identity = id;
+    j->checking = id;
+    j->p->stats.checks++;
+    j->check = spf_check(j->p->spf, &q, check_done, j);
+    if (!j->check) {
+        verdict_copy_from(out, SPF_RES_TEMPERROR, 0, "", "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+static void wl_done(policy_job_t *j, const char *why)
+{
+    verdict_copy_t v;
+
+    memset(&v, 0, sizeof(v));
+    v.result = SPF_RES_NONE;
+    j->p->stats.whitelisted++;
+    reply_accept(j, &v, why, ACTION_PREPEND);
+}
+
+static int answer_has_ip(const dns_answer_t *a, const netaddr_t *ip)
+{
+    for (size_t i = 0; a->status == DNS_OK && i < a->count; i++) {
+        if (a->type == DNS_T_A && ip->family == AF_INET && memcmp(&a->rr[i].u.a, ip->addr, 4) == 0)
+            return 1;
+        if (a->type == DNS_T_AAAA && ip->family == AF_INET6 &&
+            memcmp(&a->rr[i].u.aaaa, ip->addr, 16) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void wl_dns_cb(void *ctx, const dns_answer_t *a);
+
+static int job_lookup(policy_job_t *j, const char *name, int type)
+{
+    for (size_t i = 0; i < sizeof(j->wl) / sizeof(j->wl[0]); i++) {
+        if (j->wl[i].lookup)
+            continue;
+        j->wl[i].job = j;
+        j->wl[i].lookup = dns_lookup(j->p->dns, name, type, wl_dns_cb, &j->wl[i]);
+        if (!j->wl[i].lookup)
+            return -1;
+        j->nlookups++;
+        return 0;
+    }
+    return -1;
+}
+
+static void wl_dns_cb(void *ctx, const dns_answer_t *a)
+{
+    struct wl_lookup *slot = ctx;
+    policy_job_t *j = slot->job;
+    int addr_type = j->ip.family == AF_INET6 ? DNS_T_AAAA : DNS_T_A;
+
+    slot->lookup = NULL;
+    j->nlookups--;
+    if (a->status == DNS_SHUTDOWN) {
+        job_reply(j, NULL, ACTION_DUNNO);
+        return;
+    }
+    if (a->type == DNS_T_PTR) {
+        char name[DNS_NAME_MAX + 1];
+        for (size_t i = 0; a->status == DNS_OK && i < a->count && i < POLICY_PTR_NAMES_MAX; i++)
+            if (domain_normalize(name, a->rr[i].u.ptr) == 0 &&
+                name_list_match(&j->p->cfg.whitelist_ptr, name))
+                job_lookup(j, name, addr_type);
+    } else if (answer_has_ip(a, &j->ip)) {
+        j->confirmed = 1;
+    }
+    if (j->nlookups > 0)
+        return;
+    if (j->confirmed) {
+        wl_done(j, j->stage == STAGE_WL_HELO ? "whitelisted: HELO name forward-confirmed"
+                                             : "whitelisted: client's forward-confirmed PTR name");
+        return;
+    }
+    j->stage = j->stage == STAGE_WL_HELO ? STAGE_WL_PTR : STAGE_HELO;
+    job_step(j);
+}
+
+static int skip_reason(const policy_job_t *j, const char **why)
+{
+    const struct config *c = &j->p->cfg;
+    const policy_request_t *r = j->req;
+
+    if (cidr_list_match(&c->skip_clients, &j->ip))
+        *why = "skipped: client is in [skip] clients";
+    else if (c->skip_sasl && *r->sasl_username)
+        *why = "skipped: client authenticated with SASL";
+    else if (*r->policy_context && name_list_match(&c->skip_policy_contexts, r->policy_context))
+        *why = "skipped: policy_context is in [skip] policy_contexts";
+    else {
+        unsigned long port = strtoul(r->server_port, NULL, 10);
+        for (size_t i = 0; *r->server_port && i < c->nskip_ports; i++)
+            if (c->skip_server_ports[i] == port) {
+                *why = "skipped: server_port is in [skip] server_ports";
+                return 1;
+            }
+        return 0;
+    }
+    return 1;
+}
+
+static void job_start(policy_job_t *j)
+{
+    const struct config *c = &j->p->cfg;
+    const char *why;
+    verdict_copy_t none;
+
+    if (skip_reason(j, &why)) {
+        memset(&none, 0, sizeof(none));
+        j->p->stats.skipped++;
+        reply_accept(j, &none, why, ACTION_PREPEND);
+        return;
+    }
+    if (cidr_list_match(&c->whitelist_clients, &j->ip)) {
+        wl_done(j, "whitelisted: client is in [whitelist] clients");
+        return;
+    }
+    if (*j->from_domain && name_list_match(&c->whitelist_senders, j->from_domain)) {
+        wl_done(j, "whitelisted: sender domain is in [whitelist] senders");
+        return;
+    }
+    j->stage = STAGE_WL_HELO;
+    job_step(j);
+}
+
+static void job_decide(policy_job_t *j)
+{
+    const struct config *c = &j->p->cfg;
+    enum action ha = j->helo_v.done ? c->helo_action[j->helo_v.result] : ACTION_DUNNO;
+    enum action fa;
+
+    if (j->null_sender) {
+        /* RFC 7208 2.4: the HELO check is the MAIL FROM check of postmaster@helo. */
+        fa = c->check_helo ? ha : c->mailfrom_action[j->helo_v.result];
+        j->from_v = j->helo_v;
+        if (action_rank(fa) > action_rank(ACTION_PREPEND))
+            reply_refuse(j, &j->helo_v, SPF_ID_HELO, fa);
+        else
+            reply_accept(j, &j->helo_v, "", fa);
+        return;
+    }
+    fa = c->mailfrom_action[j->from_v.result];
+    if (action_rank(ha) > action_rank(fa) && action_rank(ha) > action_rank(ACTION_PREPEND))
+        reply_refuse(j, &j->helo_v, SPF_ID_HELO, ha);
+    else if (action_rank(fa) > action_rank(ACTION_PREPEND))
+        reply_refuse(j, &j->from_v, SPF_ID_MAILFROM, fa);
+    else
+        reply_accept(j, &j->from_v, "", fa);
+}
+
+static int before_mail_from(const char *state)
+{
+    return strcasecmp(state, "CONNECT") == 0 || strcasecmp(state, "EHLO") == 0 ||
+           strcasecmp(state, "HELO") == 0;
+}
+
+static void job_step(policy_job_t *j)
+{
+    const struct config *c = &j->p->cfg;
+    int addr_type = j->ip.family == AF_INET6 ? DNS_T_AAAA : DNS_T_A;
+    char rev[DNS_NAME_MAX + 1];
+
+    switch (j->stage) {
+    case STAGE_START:
+        job_start(j);
+        return;
+    case STAGE_WL_HELO:
+        if (*j->helo && name_list_match(&c->whitelist_helo, j->helo) &&
+            job_lookup(j, j->helo, addr_type) == 0)
+            return;
+        j->stage = STAGE_WL_PTR;
+        /* fall through */
+    case STAGE_WL_PTR:
+        if (c->whitelist_ptr.n > 0 && netaddr_reverse_name(&j->ip, rev, sizeof(rev)) &&
+            job_lookup(j, rev, DNS_T_PTR) == 0)
+            return;
+        j->stage = STAGE_HELO;
+        /* fall through */
+    case STAGE_HELO:
+        if ((c->check_helo || j->null_sender) && !identity_verdict(j, SPF_ID_HELO))
+            return;
+        if (j->null_sender || before_mail_from(j->req->protocol_state)) {
+            j->stage = STAGE_DONE;
+            job_step(j);
+            return;
+        }
+        if (j->helo_v.done && action_rank(c->helo_action[j->helo_v.result]) >= action_rank(ACTION_DEFER)) {
+            reply_refuse(j, &j->helo_v, SPF_ID_HELO, c->helo_action[j->helo_v.result]);
+            return;
+        }
+        j->stage = STAGE_MAILFROM;
+        /* fall through */
+    case STAGE_MAILFROM:
+        if (!identity_verdict(j, SPF_ID_MAILFROM))
+            return;
+        j->stage = STAGE_DONE;
+        /* fall through */
+    case STAGE_DONE:
+        if (before_mail_from(j->req->protocol_state)) {
+            enum action ha = j->helo_v.done ? c->helo_action[j->helo_v.result] : ACTION_DUNNO;
+            /* No message yet to put a header on: only a refusal means anything here. */
+            if (action_rank(ha) >= action_rank(ACTION_DEFER))
+                reply_refuse(j, &j->helo_v, SPF_ID_HELO, ha);
+            else
+                job_reply(j, "DUNNO", ACTION_DUNNO);
+            return;
+        }
+        job_decide(j);
+        return;
+    }
+}
+
+/* A later request of a message already decided. 1 when answered from the memo. */
+static int memo_answer(policy_job_t *j)
+{
+    char key[32];
+    memo_t *m;
+
+    if (!*j->req->instance)
+        return 0;
+    memo_key(key, j->conn_id);
+    m = cache_get(j->p->memos, key, ev_now(j->p->loop), NULL);
+    if (!m || strcmp(m->instance, j->req->instance) != 0)
+        return 0;
+    j->p->stats.memo_hits++;
+    if (*m->second_header) {
+        char reply[HEADER_MAX + 16];
+        snprintf(reply, sizeof(reply), "PREPEND %s", m->second_header);
+        m->second_header[0] = '\0';
+        job_reply(j, reply, ACTION_PREPEND);
+    } else {
+        char reply[POLICY_REPLY_MAX];
+        snprintf(reply, sizeof(reply), "%s", m->final ? m->reply : "DUNNO");
+        job_reply(j, reply, m->final ? (m->reply[0] == '5' ? ACTION_REJECT : ACTION_DEFER)
+                                     : ACTION_DUNNO);
+    }
+    return 1;
+}
+
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    policy_job_t *j = w->data;
+    const policy_request_t *r = j->req;
+    const char *at;
+
+    (void)loop;
+    (void)revents;
+    if (netaddr_parse(&j->ip, r->client_address) < 0) {
+        char sample[LOG_SAMPLE_MAX + 4];
+        log_warn("policy request with unusable client_address=%s: answering DUNNO",
+                 log_sample(sample, r->client_address, strlen(r->client_address)));
+        job_reply(j, "DUNNO", ACTION_DUNNO);
+        return;
+    }
+    netaddr_format(&j->ip, j->ipstr, sizeof(j->ipstr));
+    if (memo_answer(j))
+        return;
+    if (domain_normalize(j->helo, r->helo_name) < 0)
+        j->helo[0] = '\0';
+    j->null_sender = r->sender[0] == '\0';
+    at = strrchr(r->sender, '@');
+    if (!j->null_sender) {
+        size_t llen = at ? (size_t)(at - r->sender) : 0;
+        snprintf(j->from_local, sizeof(j->from_local), "%.*s", (int)(llen < 255 ? llen : 255),
+                 r->sender);
+        /* RFC 7208 4.3: an empty local part is "postmaster". */
+        if (!*j->from_local)
+            snprintf(j->from_local, sizeof(j->from_local), "postmaster");
+        if (!at || domain_normalize(j->from_domain, at + 1) < 0)
+            j->from_domain[0] = '\0';
+    }
+    if (strcasecmp(r->protocol_state, "CONNECT") == 0 || strcasecmp(r->protocol_state, "VRFY") == 0 ||
+        strcasecmp(r->protocol_state, "ETRN") == 0 ||
+        (before_mail_from(r->protocol_state) && !*j->helo)) {
+        job_reply(j, "DUNNO", ACTION_DUNNO);
+        return;
+    }
+    job_step(j);
+}
+
+policy_job_t *policy_check(policy_t *p, unsigned long long conn_id, const policy_request_t *req,
+                           policy_reply_cb *cb, void *ctx)
+{
+    policy_job_t *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return NULL;
+    j->p = p;
+    j->cb = cb;
+    j->ctx = ctx;
+    j->conn_id = conn_id;
+    j->req = req;
+    j->started = ev_time();
+    j->stage = STAGE_START;
+    ev_timer_init(&j->kick, kick_cb, 0, 0);
+    j->kick.data = j;
+    ev_timer_start(p->loop, &j->kick);
+    j->next = p->jobs;
+    if (p->jobs)
+        p->jobs->prev = j;
+    p->jobs = j;
+    return j;
+}

@@ -1,0 +1,268 @@
+/* main.c - command line, configuration, privileges, signals and the loop.
+ *
+ * Owns the top-level state (config, loop, and one instance of each module) and wires
+ * the data flow: server -> policy -> spf -> dns. SIGHUP reloads the config file (a bad
+ * one is logged and the running config kept); SIGTERM/SIGINT stop accepting, let the
+ * requests in flight finish, and exit. */
+#include <errno.h>
+#include <ev.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "policy.h"
+#include "server.h"
+#include "spf.h"
+
+#define PROGRAM "spf-policyd"
+/* Descriptors beyond the connections: listeners, DNS sockets, log, stdio. */
+#define FD_RESERVE 64
+/* A stop that waits longer than this for checks in flight gives up on them. */
+#define DRAIN_TIMEOUT 30.0
+
+typedef struct daemon {
+    struct ev_loop *loop;
+    struct config cfg;
+    int foreground;
+    char hostname[256];
+    dns_t *dns;
+    spf_t *spf;
+    policy_t *policy;
+    server_t *server;
+    ev_signal sigterm, sigint, sighup;
+    ev_timer drain_timer;
+    int stopping;
+} daemon_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: " PROGRAM " [-f] [-t] [-c FILE]\n"
+            "  -c FILE  configuration file (default: built-in defaults, see policy.ini.example)\n"
+            "  -f       log to stderr instead of syslog (the daemon never forks)\n"
+            "  -t       check the configuration and exit\n"
+            "  -h       this help\n");
+}
+
+static int load_config(struct config *cfg, const char *path, char err[CONFIG_ERR_LEN])
+{
+    config_defaults(cfg);
+    if (path && config_load(cfg, path, err) < 0)
+        return -1;
+    return config_validate(cfg, err);
+}
+
+static void dns_options(const struct config *c, dns_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->servers = c->dns_servers;
+    o->timeout = c->dns_timeout;
+    o->tries = c->dns_tries;
+    o->max_inflight = c->dns_max_inflight;
+    o->cache_size = c->dns_cache_size;
+    o->max_ttl = c->dns_max_ttl;
+    o->negative_ttl = c->dns_negative_ttl;
+    o->error_ttl = c->dns_error_ttl;
+}
+
+static void spf_options(const daemon_t *d, spf_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->engine = d->cfg.engine;
+    o->timeout = d->cfg.request_timeout;
+    o->receiver = *d->cfg.receiver ? d->cfg.receiver : d->hostname;
+    o->default_explanation = d->cfg.default_explanation;
+}
+
+static void open_log(const daemon_t *d)
+{
+    log_open(PROGRAM, d->foreground || d->cfg.log_stderr, d->cfg.log_facility,
+             (enum log_level)d->cfg.log_level);
+}
+
+static void raise_fd_limit(unsigned connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)connections + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want <= rl.rlim_max ? want : rl.rlim_max;
+    if (rl.rlim_max < want && geteuid() == 0)
+        rl.rlim_max = rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        log_warn("open files limit is %llu: fewer than max_connections = %u can be served",
+                 (unsigned long long)rl.rlim_cur, connections);
+}
+
+static void drop_privileges(const char *user)
+{
+    struct passwd *pw;
+
+    if (!*user)
+        return;
+    errno = 0;
+    pw = getpwnam(user);
+    if (!pw)
+        log_fatal("[server] user = %s: no such user", user);
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0)
+        log_fatal("cannot run as user %s: %s", user, strerror(errno));
+}
+
+static void reload(daemon_t *d)
+{
+    char err[CONFIG_ERR_LEN];
+    spf_options_t so;
+    struct config *next = malloc(sizeof(*next));
+
+    if (!next) {
+        log_error("reload: out of memory; keeping the running configuration");
+        return;
+    }
+    if (load_config(next, *d->cfg.path ? d->cfg.path : NULL, err) < 0) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        free(next);
+        return;
+    }
+    if (memcmp(next->dns_servers, d->cfg.dns_servers, sizeof(next->dns_servers)) != 0 ||
+        next->engine != d->cfg.engine)
+        log_warn("reload: [dns] and [spf] engine changes take effect at the next restart");
+    memcpy(next->dns_servers, d->cfg.dns_servers, sizeof(next->dns_servers));
+    next->engine = d->cfg.engine;
+    d->cfg = *next;
+    free(next);
+    open_log(d);
+    spf_options(d, &so);
+    spf_reconfigure(d->spf, &so);
+    policy_reconfigure(d->policy, &d->cfg);
+    server_reconfigure(d->server, &d->cfg);
+    log_info("configuration reloaded from %s", *d->cfg.path ? d->cfg.path : "built-in defaults");
+}
+
+static void drained(void *ctx)
+{
+    daemon_t *d = ctx;
+
+    ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    (void)w;
+    log_warn("requests still in flight after %.0f s: stopping anyway", DRAIN_TIMEOUT);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    daemon_t *d = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (w->signum == SIGHUP) {
+        reload(d);
+        return;
+    }
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_info("stopping on signal %d: finishing requests in flight", w->signum);
+    ev_timer_start(d->loop, &d->drain_timer);
+    server_drain(d->server, drained, d);
+}
+
+static void daemon_free(daemon_t *d)
+{
+    if (d->server)
+        server_free(d->server);
+    if (d->policy)
+        policy_free(d->policy);
+    if (d->spf)
+        spf_free(d->spf);
+    if (d->dns)
+        dns_free(d->dns);
+}
+
+int main(int argc, char **argv)
+{
+    static daemon_t d;
+    const char *path = NULL;
+    int check_only = 0, opt;
+    char err[CONFIG_ERR_LEN], dns_err[DNS_ERR_LEN], spf_err[SPF_ERR_LEN],
+        policy_err[POLICY_NEW_ERR_LEN], server_err[SERVER_ERR_LEN];
+    dns_options_t dopt;
+    spf_options_t sopt;
+
+    while ((opt = getopt(argc, argv, "c:fth")) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'f': d.foreground = 1; break;
+        case 't': check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (load_config(&d.cfg, path, err) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf(PROGRAM ": %s: configuration OK\n", path ? path : "built-in defaults");
+        return 0;
+    }
+    if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0 || !*d.hostname)
+        snprintf(d.hostname, sizeof(d.hostname), "localhost");
+    open_log(&d);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(d.cfg.max_connections);
+
+    d.loop = ev_default_loop(EVFLAG_AUTO);
+    dns_options(&d.cfg, &dopt);
+    spf_options(&d, &sopt);
+    if (!(d.dns = dns_new(d.loop, &dopt, dns_err)))
+        log_fatal("dns: %s", dns_err);
+    if (!(d.spf = spf_new(d.loop, d.dns, &sopt, spf_err)))
+        log_fatal("spf: %s", spf_err);
+    if (!(d.policy = policy_new(d.loop, &d.cfg, d.dns, d.spf, policy_err)))
+        log_fatal("policy: %s", policy_err);
+    if (!(d.server = server_new(d.loop, &d.cfg, d.policy, server_err)))
+        log_fatal("%s", server_err);
+    drop_privileges(d.cfg.user);
+
+    ev_signal_init(&d.sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&d.sigint, signal_cb, SIGINT);
+    ev_signal_init(&d.sighup, signal_cb, SIGHUP);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    ev_signal_start(d.loop, &d.sigterm);
+    ev_signal_start(d.loop, &d.sigint);
+    ev_signal_start(d.loop, &d.sighup);
+    ev_timer_init(&d.drain_timer, drain_timeout_cb, DRAIN_TIMEOUT, 0);
+
+    log_info("started: %zu listener(s), engine libspf2, config %s", d.cfg.nlisten,
+             path ? path : "built-in defaults");
+    ev_run(d.loop, 0);
+
+    ev_timer_stop(d.loop, &d.drain_timer);
+    ev_signal_stop(d.loop, &d.sigterm);
+    ev_signal_stop(d.loop, &d.sigint);
+    ev_signal_stop(d.loop, &d.sighup);
+    daemon_free(&d);
+    ev_loop_destroy(d.loop);
+    log_info("stopped");
+    log_close();
+    return 0;
+}

@@ -49,7 +49,7 @@ static int printable(unsigned char ch)
 /* Text inside a comment: parentheses and backslashes quoted (RFC 5322 ccontent). */
 static void put_comment_text(hbuf_t *h, const char *s)
 {
-    for (size_t i = 0; s[i] && i < HEADER_VALUE_MAX * 2; i++) {
+    for (size_t i = 0; s[i] && i < HEADER_VALUE_MAX; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '(' || ch == ')' || ch == '\\')
             put_char(h, '\\');

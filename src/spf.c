@@ -24,6 +24,9 @@
  * SPF_DNS_MAX_KNOWN of them, so this bounds a check that keeps asking for more. */
 #define SPF_MAX_EVALUATIONS (SPF_DNS_MAX_KNOWN + 1)
 #define SPF_SENDER_MAX 512
+/* libspf2 writes spaces in an explanation as '%' (a known 1.2.10 bug), so the default
+ * explanation is not given to it: it gets this token, and we expand our own text. */
+#define SPF_DEFAULT_EXP_TOKEN "spf-policyd-default-explanation"
 
 typedef struct spf_pending {
     spf_check_t *check;
@@ -58,6 +61,8 @@ struct spf {
     SPF_server_t *server;
     SPF_dns_server_t *layer;
     double timeout;
+    char receiver[DNS_NAME_MAX + 1];
+    char default_explanation[SPF_EXPLANATION_MAX + 1];
     unsigned npending_checks;
     spf_check_t *checks;
 };
@@ -87,15 +92,16 @@ static int spf_configure(spf_t *s, const spf_options_t *opt, char err[SPF_ERR_LE
         snprintf(err, SPF_ERR_LEN, "receiver '%s' is not usable", opt->receiver);
         return -1;
     }
-    if (opt->default_explanation && *opt->default_explanation) {
-        e = SPF_server_set_explanation(s->server, opt->default_explanation, &resp);
-        if (resp)
-            SPF_response_free(resp);
-        if (e != SPF_E_SUCCESS) {
-            snprintf(err, SPF_ERR_LEN, "default explanation: %s", SPF_strerror(e));
-            return -1;
-        }
+    e = SPF_server_set_explanation(s->server, SPF_DEFAULT_EXP_TOKEN, &resp);
+    if (resp)
+        SPF_response_free(resp);
+    if (e != SPF_E_SUCCESS) {
+        snprintf(err, SPF_ERR_LEN, "default explanation: %s", SPF_strerror(e));
+        return -1;
     }
+    snprintf(s->receiver, sizeof(s->receiver), "%s", opt->receiver ? opt->receiver : "");
+    snprintf(s->default_explanation, sizeof(s->default_explanation), "%s",
+             opt->default_explanation ? opt->default_explanation : "");
     return 0;
 }
 
@@ -275,6 +281,53 @@ static int check_fetch(spf_check_t *c, const char *name, int type, int blocking)
     return 0;
 }
 
+/* The default explanation's macros: the single letters of RFC 7208 7.3 without
+ * transformers (which the native engine will bring); anything else stays as written. */
+static void expand_default(const spf_check_t *c, char *out, size_t len)
+{
+    const char *t = c->spf->default_explanation, *at = strrchr(c->sender, '@');
+    char ip[NETADDR_STRLEN];
+    size_t o = 0;
+
+    netaddr_format(&c->ip, ip, sizeof(ip));
+    while (*t && o + 1 < len) {
+        const char *val = NULL;
+        char local[SPF_SENDER_MAX];
+        int n;
+        if (t[0] == '%' && t[1] == '{' && t[2] && t[3] == '}') {
+            switch (t[2]) {
+            case 's': val = c->sender; break;
+            case 'l':
+                snprintf(local, sizeof(local), "%.*s", at ? (int)(at - c->sender) : 0, c->sender);
+                val = local;
+                break;
+            case 'o': case 'd': val = c->domain; break;
+            case 'i': case 'c': val = ip; break;
+            case 'h': val = c->helo; break;
+            case 'r': val = c->spf->receiver; break;
+            default: break;
+            }
+        }
+        if (val) {
+            n = snprintf(out + o, len - o, "%s", val);
+            o += n > 0 ? (size_t)n : 0;
+            if (o >= len)
+                o = len - 1;
+            t += 4;
+        } else if (t[0] == '%' && (t[1] == '%' || t[1] == '_' || t[1] == '-')) {
+            out[o++] = t[1] == '%' ? '%' : t[1] == '_' ? ' ' : '%';
+            if (t[1] == '-' && o + 2 < len) {
+                out[o++] = '2';
+                out[o++] = '0';
+            }
+            t += 2;
+        } else {
+            out[o++] = *t++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void check_evaluate(spf_check_t *c)
 {
     spf_t *s = c->spf;
@@ -332,8 +385,13 @@ static void check_evaluate(spf_check_t *c)
             snprintf(comment, sizeof(comment), "%s", c->run.problem);
         else if (resp && (result == SPF_RES_PERMERROR || result == SPF_RES_TEMPERROR))
             snprintf(comment, sizeof(comment), "%s", SPF_strerror(SPF_response_errcode(resp)));
-        if (result == SPF_RES_FAIL && resp && SPF_response_get_explanation(resp))
-            snprintf(explanation, sizeof(explanation), "%s", SPF_response_get_explanation(resp));
+        if (result == SPF_RES_FAIL && resp && SPF_response_get_explanation(resp)) {
+            const char *e = SPF_response_get_explanation(resp);
+            if (strcmp(e, SPF_DEFAULT_EXP_TOKEN) == 0)
+                expand_default(c, explanation, sizeof(explanation));
+            else
+                snprintf(explanation, sizeof(explanation), "%s", e);
+        }
     }
     if (resp)
         SPF_response_free(resp);

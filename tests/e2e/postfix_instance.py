@@ -118,9 +118,11 @@ class PostfixInstance:
     """Starts at construction, stops on stop() or at interpreter exit.
 
     mailboxes: local parts of DOMAIN that exist (each gets a maildir).
-    policy_port: when given, RCPT TO is checked by check_policy_service on it."""
+    policy_service: when given, RCPT TO is checked by check_policy_service on it,
+    "inet:127.0.0.1:PORT" or "unix:/absolute/path" (smtpd connects as the postfix
+    user, so every directory above a unix socket must be searchable by it)."""
 
-    def __init__(self, mailboxes, policy_port=None):
+    def __init__(self, mailboxes, policy_service=None):
         self.dir = tempfile.mkdtemp(prefix="spf-e2e-postfix-")
         # Postfix daemons and virtual(8) run as other users and use absolute paths
         # below this directory, so it must be searchable by them.
@@ -138,8 +140,8 @@ class PostfixInstance:
         os.chown(os.path.join(self.dir, "data"), pwd.getpwnam("postfix").pw_uid, -1)
         os.chown(mail, uid, gid)
         restrictions = "reject_unauth_destination"
-        if policy_port is not None:
-            restrictions += ", check_policy_service inet:127.0.0.1:%d" % policy_port
+        if policy_service is not None:
+            restrictions += ", check_policy_service " + policy_service
         # The trailing "/" asks virtual(8) for maildir delivery: one file per message.
         boxes = ", ".join("%s@%s=%s/" % (m, DOMAIN, m) for m in self.mailboxes)
         with open(os.path.join(etc, "main.cf"), "w") as f:

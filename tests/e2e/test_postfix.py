@@ -5,15 +5,19 @@ shows up as SMTP replies and in the delivered maildir files.
     dnsd (test zones) <- spf-policyd <- check_policy_service <- Postfix smtpd <- smtplib
 
 The SMTP client claims its address and HELO name with XCLIENT, so the test needs no
-network beyond loopback. Must run as root (Postfix's master starts as root).
+network beyond loopback. Every scenario runs twice, with Postfix reaching the daemon
+over TCP and over its unix socket. Must run as root (Postfix's master starts as
+root).
 """
 
 import email
 import email.policy
 import os
 import re
+import shutil
 import smtplib
 import sys
+import tempfile
 import traceback
 import uuid
 
@@ -22,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 
 from harness import Dnsd, Daemon, Results  # noqa: E402
-from postfix_instance import DOMAIN, PostfixInstance  # noqa: E402
+from postfix_instance import DOMAIN, PostfixInstance, free_port  # noqa: E402
 
 CLIENT_IP = "192.0.2.10"
 CLIENT_NAME = "out.pass.example"
@@ -259,35 +263,29 @@ SCENARIOS = [scenario_fail_rejected, scenario_pass_delivered, scenario_two_recip
 
 class Tally:
     """Results that also remember whether anything failed, to decide whether the
-    Postfix and daemon logs are worth printing."""
+    Postfix and daemon logs are worth printing; prefix tells the two policy
+    transports apart in the check names."""
 
     def __init__(self, suite):
         self.results = Results(suite)
         self.failed = 0
+        self.prefix = ""
 
     def check(self, name, condition, detail=""):
         if not condition:
             self.failed += 1
-        self.results.check(name, condition, detail)
+        self.results.check(self.prefix + name, condition, detail)
 
     def finish(self):
         self.results.finish()
 
 
-def main():
-    r = Tally("e2e-postfix")
-    if os.geteuid() != 0:
-        r.check("running_as_root", False, "Postfix's master must be started by root")
-        r.finish()
-        return
-    dnsd = daemon = pf = None
+def run_scenarios(r, service):
+    """Runs every scenario through a fresh Postfix instance that asks the daemon
+    at service; returns nothing, records everything in r."""
+    failed = r.failed
+    pf = PostfixInstance(["bob", "carol"], policy_service=service)
     try:
-        dnsd = Dnsd(ZONE)
-        # [skip] clients is emptied so that no address is exempt; receiver is fixed so
-        # the header can be compared exactly.
-        daemon = Daemon(config={"skip": {"clients": ""},
-                                "spf": {"receiver": RECEIVER}}, dns=dnsd)
-        pf = PostfixInstance(["bob", "carol"], policy_port=daemon.port)
         for scenario in SCENARIOS:
             try:
                 scenario(r, pf)
@@ -298,13 +296,42 @@ def main():
                 "problem talking to server" not in log
                 and "malformed response" not in log,
                 "\n".join(line for line in log.splitlines() if "warning" in line))
+    finally:
+        if r.failed > failed:
+            sys.stdout.write("--- postfix maillog (%s) ---\n%s" % (service, pf.log()))
+        pf.stop()
+
+
+def main():
+    r = Tally("e2e-postfix")
+    if os.geteuid() != 0:
+        r.check("running_as_root", False, "Postfix's master must be started by root")
+        r.finish()
+        return
+    dnsd = daemon = None
+    # The harness's own directories are mode 0700; smtpd connects to the unix socket
+    # as the postfix user, so the socket lives in a directory that user can search.
+    sockdir = tempfile.mkdtemp(prefix="spf-e2e-sock-")
+    os.chmod(sockdir, 0o755)
+    try:
+        dnsd = Dnsd(ZONE)
+        # [skip] clients is emptied so that no address is exempt; receiver is fixed so
+        # the header can be compared exactly.
+        listen = ["127.0.0.1:%d" % free_port(), "unix:%s/policy.sock" % sockdir]
+        daemon = Daemon(config={"server": {"listen": listen},
+                                "skip": {"clients": ""},
+                                "spf": {"receiver": RECEIVER}}, dns=dnsd)
+        for transport, service in (("inet", "inet:127.0.0.1:%d" % daemon.port),
+                                   ("unix", "unix:" + daemon.unix_path)):
+            r.prefix = transport + "_"
+            try:
+                run_scenarios(r, service)
+            except Exception:
+                r.check("setup", False, traceback.format_exc())
     except Exception:
         r.check("setup", False, traceback.format_exc())
     finally:
-        if pf is not None:
-            if r.failed:
-                sys.stdout.write("--- postfix maillog ---\n%s" % pf.log())
-            pf.stop()
+        r.prefix = ""
         if daemon is not None:
             if r.failed:
                 sys.stdout.write("--- spf-policyd log ---\n%s" % daemon.log())
@@ -312,6 +339,7 @@ def main():
             r.check("daemon_clean_exit", code == 0, "exit code %r" % code)
         if dnsd is not None:
             dnsd.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)
     r.finish()
 
 

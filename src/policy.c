@@ -22,11 +22,9 @@
 #include "header.h"
 #include "log.h"
 #include "netaddr.h"
+#include "reply.h"
 #include "spf.h"
 
-/* A reply line: Postfix reads at most this much of an action (and RFC 5321 4.5.3.1.5
- * bounds an SMTP reply line at 512). */
-#define POLICY_REPLY_MAX 512
 #define POLICY_KEY_MAX 700
 #define POLICY_INSTANCE_MAX 64
 /* PTR names a whitelist check follows (RFC 7208 5.5 uses the same bound). */
@@ -47,7 +45,7 @@ typedef struct cached_verdict {
 typedef struct memo {
     char instance[POLICY_INSTANCE_MAX];
     int final;                   /* reply repeats: reject / defer */
-    char reply[POLICY_REPLY_MAX];
+    char reply[REPLY_MAX + 1];
     char second_header[HEADER_MAX];  /* Authentication-Results still to send */
 } memo_t;
 
@@ -277,16 +275,6 @@ void policy_conn_closed(policy_t *p, unsigned long long conn_id)
     cache_del(p->memos, key);
 }
 
-/* Untrusted text (an exp= explanation from DNS) made safe for one reply line. */
-static void reply_text(char *dst, size_t len, const char *src)
-{
-    size_t i = 0;
-
-    for (; *src && i + 1 < len; src++)
-        dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
-    dst[i] = '\0';
-}
-
 static void job_reply(policy_job_t *j, const char *reply, enum action a)
 {
     double ms = (ev_time() - j->started) * 1000.0;
@@ -385,43 +373,25 @@ static const char *identity_domain(const policy_job_t *j, enum spf_identity id)
     return id == SPF_ID_HELO || j->null_sender ? j->req->helo_name : j->from_domain;
 }
 
-/* RFC 7372: X.7.23 "SPF validation failed", X.7.24 "SPF validation error". */
 static void reply_refuse(policy_job_t *j, const verdict_copy_t *v, enum spf_identity id,
                          enum action a)
 {
-    char reply[POLICY_REPLY_MAX], text[POLICY_REPLY_MAX - 32];
-    int error = v->result == SPF_RES_PERMERROR || v->result == SPF_RES_TEMPERROR;
-    const char *dom = identity_domain(j, id);
+    char reply[REPLY_MAX + 1];
+    reply_verdict_t rv = {
+        .result = v->result,
+        .domain = identity_domain(j, id),
+        .client_ip = j->ipstr,
+        .explanation = v->explanation,
+        .comment = v->comment,
+    };
 
-    if (v->result == SPF_RES_FAIL && *v->explanation)
-        reply_text(text, sizeof(text), v->explanation);
-    else if (error)
-        snprintf(text, sizeof(text), "SPF %s for %.253s: %.200s", spf_result_name(v->result), dom,
-                 *v->comment ? v->comment : "the SPF record could not be evaluated");
-    else
-        snprintf(text, sizeof(text), "SPF %s: %s is not authorized to send for %.253s",
-                 spf_result_name(v->result), j->ipstr, dom);
-    if (a == ACTION_REJECT)
-        snprintf(reply, sizeof(reply), "550 5.7.%d %s", error ? 24 : 23, text);
-    else if (a == ACTION_DEFER)
-        snprintf(reply, sizeof(reply), "451 4.7.%d %s", error ? 24 : 23, text);
-    else
-        snprintf(reply, sizeof(reply), "HOLD %s", text);
-    /* Domains and comments may come from DNS: nothing may end the reply line early. */
-    reply_text(reply, sizeof(reply), reply);
+    if (reply_refusal(reply, sizeof(reply), a, &rv) < 0) {
+        log_error("%s: no refusal text for action %s", j->ipstr, action_name(a));
+        job_reply(j, NULL, a);
+        return;
+    }
     memo_store(j, a != ACTION_HOLD, a == ACTION_HOLD ? "DUNNO" : reply, NULL);
     job_reply(j, reply, a);
-}
-
-static int action_rank(enum action a)
-{
-    switch (a) {
-    case ACTION_REJECT: return 4;
-    case ACTION_DEFER: return 3;
-    case ACTION_HOLD: return 2;
-    case ACTION_PREPEND: return 1;
-    default: return 0;
-    }
 }
 
 static void job_step(policy_job_t *j);
@@ -677,19 +647,25 @@ static void job_decide(policy_job_t *j)
         /* RFC 7208 2.4: the HELO check is the MAIL FROM check of postmaster@helo. */
         fa = c->check_helo ? ha : c->mailfrom_action[j->helo_v.result];
         j->from_v = j->helo_v;
-        if (action_rank(fa) > action_rank(ACTION_PREPEND))
+        if (reply_stronger(fa, ACTION_PREPEND) != ACTION_PREPEND)
             reply_refuse(j, &j->helo_v, SPF_ID_HELO, fa);
         else
             reply_accept(j, &j->helo_v, "", fa);
         return;
     }
     fa = c->mailfrom_action[j->from_v.result];
-    if (action_rank(ha) > action_rank(fa) && action_rank(ha) > action_rank(ACTION_PREPEND))
+    if (reply_stronger(fa, ha) != fa && reply_stronger(ha, ACTION_PREPEND) != ACTION_PREPEND)
         reply_refuse(j, &j->helo_v, SPF_ID_HELO, ha);
-    else if (action_rank(fa) > action_rank(ACTION_PREPEND))
+    else if (reply_stronger(fa, ACTION_PREPEND) != ACTION_PREPEND)
         reply_refuse(j, &j->from_v, SPF_ID_MAILFROM, fa);
     else
         reply_accept(j, &j->from_v, "", fa);
+}
+
+/* Reject and defer end the transaction at once; hold waits for the message. */
+static int refuses_now(enum action a)
+{
+    return a == ACTION_REJECT || a == ACTION_DEFER;
 }
 
 static int before_mail_from(const char *state)
@@ -728,7 +704,7 @@ static void job_step(policy_job_t *j)
             job_step(j);
             return;
         }
-        if (j->helo_v.done && action_rank(c->helo_action[j->helo_v.result]) >= action_rank(ACTION_DEFER)) {
+        if (j->helo_v.done && refuses_now(c->helo_action[j->helo_v.result])) {
             reply_refuse(j, &j->helo_v, SPF_ID_HELO, c->helo_action[j->helo_v.result]);
             return;
         }
@@ -743,7 +719,7 @@ static void job_step(policy_job_t *j)
         if (before_mail_from(j->req->protocol_state)) {
             enum action ha = j->helo_v.done ? c->helo_action[j->helo_v.result] : ACTION_DUNNO;
             /* No message yet to put a header on: only a refusal means anything here. */
-            if (action_rank(ha) >= action_rank(ACTION_DEFER))
+            if (refuses_now(ha))
                 reply_refuse(j, &j->helo_v, SPF_ID_HELO, ha);
             else
                 job_reply(j, "DUNNO", ACTION_DUNNO);
@@ -773,7 +749,7 @@ static int memo_answer(policy_job_t *j)
         m->second_header[0] = '\0';
         job_reply(j, reply, ACTION_PREPEND);
     } else {
-        char reply[POLICY_REPLY_MAX];
+        char reply[REPLY_MAX + 1];
         snprintf(reply, sizeof(reply), "%s", m->final ? m->reply : "DUNNO");
         job_reply(j, reply, m->final ? (m->reply[0] == '5' ? ACTION_REJECT : ACTION_DEFER)
                                      : ACTION_DUNNO);

@@ -7,6 +7,8 @@ daemon (build/spf-policyd), a policy protocol client and the result printer.
 
 BUILD
     Absolute path of the repository's build/ directory.
+DNSD
+    The dnsd binary: env DNSD_BIN, else BUILD/dnsd.
 
 Dnsd(zone_text, latency_ms=0, neg_ttl=None, address="127.0.0.1")
     Starts build/dnsd on a port free for both UDP and TCP, serving zone_text (grammar
@@ -90,6 +92,7 @@ import traceback
 
 BUILD = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                       "..", "..", "build"))
+DNSD = os.environ.get("DNSD_BIN") or os.path.join(BUILD, "dnsd")
 
 POLL_INTERVAL = 0.01            # seconds between readiness polls
 READY_TIMEOUT = 10.0            # daemon and dnsd start-up
@@ -206,7 +209,7 @@ class Dnsd:
         self._stderr_path = os.path.join(self.dir, "stderr.log")
         _write_atomic(self.zone_path, zone_text)
         open(self.query_log, "w").close()
-        args = [os.path.join(BUILD, "dnsd"), "-p", "0", "-a", address,
+        args = [DNSD, "-p", "0", "-a", address,
                 "-z", self.zone_path, "-q", self.query_log]
         if latency_ms:
             args += ["-l", str(int(latency_ms))]

@@ -119,8 +119,8 @@ class PostfixInstance:
 
     mailboxes: local parts of DOMAIN that exist (each gets a maildir).
     policy_service: when given, RCPT TO is checked by check_policy_service on it,
-    "inet:127.0.0.1:PORT" or "unix:/absolute/path" (smtpd connects as the postfix
-    user, so every directory above a unix socket must be searchable by it)."""
+    "inet:127.0.0.1:PORT" or "unix:private/NAME" (relative to queue_dir, where
+    smtpd connects as the postfix user)."""
 
     def __init__(self, mailboxes, policy_service=None):
         self.dir = tempfile.mkdtemp(prefix="spf-e2e-postfix-")
@@ -150,6 +150,7 @@ class PostfixInstance:
         with open(os.path.join(etc, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(port=self.port))
         self.etc = etc
+        self.queue_dir = os.path.join(self.dir, "queue")
         atexit.register(self.stop)
         self._postfix("start")
         self.running = True

@@ -5,19 +5,19 @@ shows up as SMTP replies and in the delivered maildir files.
     dnsd (test zones) <- spf-policyd <- check_policy_service <- Postfix smtpd <- smtplib
 
 The SMTP client claims its address and HELO name with XCLIENT, so the test needs no
-network beyond loopback. Every scenario runs twice, with Postfix reaching the daemon
-over TCP and over its unix socket. Must run as root (Postfix's master starts as
-root).
+network beyond loopback. Every scenario runs twice: with Postfix reaching the daemon
+over TCP, and over a unix socket set up as systemd/spf-policyd.service tells a Debian
+site to. Must run as root (Postfix's master and that daemon start as root).
 """
 
 import email
 import email.policy
 import os
+import pwd
 import re
-import shutil
 import smtplib
+import stat
 import sys
-import tempfile
 import traceback
 import uuid
 
@@ -26,13 +26,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 
 from harness import Dnsd, Daemon, Results  # noqa: E402
-from postfix_instance import DOMAIN, PostfixInstance, free_port  # noqa: E402
+from postfix_instance import DOMAIN, PostfixInstance  # noqa: E402
 
 CLIENT_IP = "192.0.2.10"
 CLIENT_NAME = "out.pass.example"
 HELO_PASS = "mail.pass.example"
 HELO_FAIL = "mail.fail.example"
 RECEIVER = "mx." + DOMAIN
+# What the unix socket run drops privileges to, as [server] user does in production.
+UNPRIVILEGED_USER = "nobody"
 SMTP_TIMEOUT = 30
 
 # fail.example has an exp= whose macros the daemon must expand; the HELO name
@@ -280,26 +282,59 @@ class Tally:
         self.results.finish()
 
 
-def run_scenarios(r, service):
-    """Runs every scenario through a fresh Postfix instance that asks the daemon
-    at service; returns nothing, records everything in r."""
-    failed = r.failed
-    pf = PostfixInstance(["bob", "carol"], policy_service=service)
-    try:
-        for scenario in SCENARIOS:
-            try:
-                scenario(r, pf)
-            except Exception:
-                r.check(scenario.__name__, False, traceback.format_exc())
-        log = pf.log()
-        r.check("postfix_policy_conversations_clean",
-                "problem talking to server" not in log
-                and "malformed response" not in log,
-                "\n".join(line for line in log.splitlines() if "warning" in line))
-    finally:
-        if r.failed > failed:
-            sys.stdout.write("--- postfix maillog (%s) ---\n%s" % (service, pf.log()))
-        pf.stop()
+def run_scenarios(r, pf):
+    """Runs every scenario through pf; records everything in r."""
+    for scenario in SCENARIOS:
+        try:
+            scenario(r, pf)
+        except Exception:
+            r.check(scenario.__name__, False, traceback.format_exc())
+    log = pf.log()
+    r.check("postfix_policy_conversations_clean",
+            "problem talking to server" not in log and "malformed response" not in log,
+            "\n".join(line for line in log.splitlines() if "warning" in line))
+
+
+def check_unix_recipe(r, daemon, path):
+    """What systemd/spf-policyd.service tells a Debian site to configure: the socket
+    handed to postfix with mode 0660, and the daemon no longer root."""
+    st = os.stat(path)
+    owner = pwd.getpwuid(st.st_uid).pw_name
+    r.check("socket_owner_mode", owner == "postfix" and stat.S_IMODE(st.st_mode) == 0o660,
+            "owner %s, mode %o" % (owner, stat.S_IMODE(st.st_mode)))
+    with open("/proc/%d/status" % daemon.pid) as f:
+        uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+    want = str(pwd.getpwnam(UNPRIVILEGED_USER).pw_uid)
+    r.check("daemon_dropped_to_user", uids == [want] * 4,
+            "real, effective, saved, fs uid: %s, want %s" % (uids, want))
+
+
+class Run:
+    """One daemon and one Postfix instance, stopped (with their logs printed if
+    anything failed meanwhile) whatever happens."""
+
+    def __init__(self, r):
+        self.r = r
+        self.failed = r.failed
+        self.daemon = self.pf = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        r = self.r
+        if exc[0] is not None:
+            r.check("setup", False, "".join(traceback.format_exception(*exc)))
+        if self.pf is not None:
+            if r.failed > self.failed:
+                sys.stdout.write("--- postfix maillog ---\n%s" % self.pf.log())
+            self.pf.stop()
+        if self.daemon is not None:
+            if r.failed > self.failed:
+                sys.stdout.write("--- spf-policyd log ---\n%s" % self.daemon.log())
+            code = self.daemon.stop()
+            r.check("daemon_clean_exit", code == 0, "exit code %r" % code)
+        return True
 
 
 def main():
@@ -308,38 +343,39 @@ def main():
         r.check("running_as_root", False, "Postfix's master must be started by root")
         r.finish()
         return
-    dnsd = daemon = None
-    # The harness's own directories are mode 0700; smtpd connects to the unix socket
-    # as the postfix user, so the socket lives in a directory that user can search.
-    sockdir = tempfile.mkdtemp(prefix="spf-e2e-sock-")
-    os.chmod(sockdir, 0o755)
+    dnsd = None
+    # [skip] clients is emptied so that no address is exempt; receiver is fixed so the
+    # header can be compared exactly.
+    config = {"skip": {"clients": ""}, "spf": {"receiver": RECEIVER}}
     try:
         dnsd = Dnsd(ZONE)
-        # [skip] clients is emptied so that no address is exempt; receiver is fixed so
-        # the header can be compared exactly.
-        listen = ["127.0.0.1:%d" % free_port(), "unix:%s/policy.sock" % sockdir]
-        daemon = Daemon(config={"server": {"listen": listen},
-                                "skip": {"clients": ""},
-                                "spf": {"receiver": RECEIVER}}, dns=dnsd)
-        for transport, service in (("inet", "inet:127.0.0.1:%d" % daemon.port),
-                                   ("unix", "unix:" + daemon.unix_path)):
-            r.prefix = transport + "_"
-            try:
-                run_scenarios(r, service)
-            except Exception:
-                r.check("setup", False, traceback.format_exc())
+
+        r.prefix = "inet_"
+        with Run(r) as run:
+            run.daemon = Daemon(config=config, dns=dnsd)
+            run.pf = PostfixInstance(["bob", "carol"], policy_service="inet:127.0.0.1:%d"
+                                     % run.daemon.port)
+            run_scenarios(r, run.pf)
+
+        # The unix socket as a chrooted Debian smtpd needs it: inside the queue
+        # directory, in private/ (postfix's, mode 0700), bound by a daemon started as
+        # root that then drops to an unprivileged user.
+        r.prefix = "unix_"
+        with Run(r) as run:
+            run.pf = PostfixInstance(["bob", "carol"],
+                                     policy_service="unix:private/spf-policyd")
+            path = os.path.join(run.pf.queue_dir, "private", "spf-policyd")
+            unix = {"server": {"listen": "unix:" + path, "socket_owner": "postfix",
+                               "socket_mode": "0660", "user": UNPRIVILEGED_USER}}
+            run.daemon = Daemon(config=dict(config, **unix), dns=dnsd)
+            check_unix_recipe(r, run.daemon, path)
+            run_scenarios(r, run.pf)
     except Exception:
         r.check("setup", False, traceback.format_exc())
     finally:
         r.prefix = ""
-        if daemon is not None:
-            if r.failed:
-                sys.stdout.write("--- spf-policyd log ---\n%s" % daemon.log())
-            code = daemon.stop()
-            r.check("daemon_clean_exit", code == 0, "exit code %r" % code)
         if dnsd is not None:
             dnsd.stop()
-        shutil.rmtree(sockdir, ignore_errors=True)
     r.finish()
 
 

@@ -70,6 +70,18 @@ Results(suite)
                       problem as a failure, prints "N passed, M failed" and exits 1 if
                       anything failed, else 0
 
+DNS client (stdlib only, for checking dnsd and zones)
+    udp_query(port, name, qtype, timeout=2.0, qid=None, flags=FLAG_RD, qclass=CLASS_IN,
+              edns=False) -> DnsReply, or None when no answer came in time
+    tcp_query(port, name, qtype, ...) -> DnsReply
+    DnsReply: .id .flags .rcode .question [(name, type, class, raw)] .answer
+              .authority .additional [(owner, type, class, ttl, data)]; .data(type=None)
+              the answer data: A/AAAA text, MX (pref, name), PTR/CNAME name, TXT/SPF
+              list of bytes strings, SOA (mname, rname, serial, refresh, retry,
+              expire, minimum)
+    build_query, encode_name, udp_exchange, tcp_read; constants T_A..., FLAG_...,
+    rcodes NOERROR..., CLASS_IN. Names are str (latin-1 bytes) joined by '.'.
+
 Everything runs in a temporary directory under /tmp, removed at exit; every process
 started is killed at exit (also when the test raises, or gets SIGTERM/SIGHUP/SIGINT).
 Readiness and reloads are awaited by polling with deadlines, never by sleeping blind.
@@ -77,12 +89,14 @@ Readiness and reloads are awaited by polling with deadlines, never by sleeping b
 
 import atexit
 import itertools
+import random
 import os
 import re
 import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -587,3 +601,151 @@ class Results:
             self.check("daemon_clean", False, _problems.pop(0))
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         sys.exit(1 if self.failed else 0)
+
+
+# ---- a small DNS client (stdlib only, shares no code with dnsd) ----
+
+T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_MX, T_TXT, T_AAAA, T_OPT, T_SPF = \
+    1, 2, 5, 6, 12, 15, 16, 28, 41, 99
+FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD = 0x8000, 0x0400, 0x0200, 0x0100
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+CLASS_IN, CLASS_CH = 1, 3
+
+
+def encode_name(name):
+    if isinstance(name, str):
+        name = name.encode("latin-1")
+    if name in (b"", b"."):
+        return b"\0"
+    return b"".join(bytes([len(l)]) + l for l in name.rstrip(b".").split(b".")) + b"\0"
+
+
+def build_query(name, qtype, qid=None, flags=FLAG_RD, qclass=CLASS_IN, edns=False):
+    qid = random.randrange(65536) if qid is None else qid
+    arcount = 1 if edns else 0
+    m = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, arcount)
+    m += encode_name(name) + struct.pack(">HH", qtype, qclass)
+    if edns:
+        m += b"\0" + struct.pack(">HHIH", T_OPT, 4096, 0, 0)
+    return qid, m
+
+
+def read_name(m, off):
+    """(name as str with '.' between labels, offset after the name in place)."""
+    labels, end, jumps = [], None, 0
+    while True:
+        n = m[off]
+        if n & 0xC0 == 0xC0:
+            if end is None:
+                end = off + 2
+            off = ((n & 0x3F) << 8) | m[off + 1]
+            jumps += 1
+            if jumps > 64:
+                raise ValueError("compression loop")
+            continue
+        if n == 0:
+            off += 1
+            break
+        labels.append(m[off + 1:off + 1 + n].decode("latin-1"))
+        off += 1 + n
+    return ".".join(labels) or ".", end if end is not None else off
+
+
+def parse_rdata(m, rtype, off, rdlen):
+    rd = m[off:off + rdlen]
+    if rtype == T_A:
+        return socket.inet_ntop(socket.AF_INET, rd)
+    if rtype == T_AAAA:
+        return socket.inet_ntop(socket.AF_INET6, rd)
+    if rtype == T_MX:
+        return (struct.unpack(">H", rd[:2])[0], read_name(m, off + 2)[0])
+    if rtype in (T_PTR, T_CNAME, T_NS):
+        return read_name(m, off)[0]
+    if rtype in (T_TXT, T_SPF):
+        strings, i = [], 0
+        while i < len(rd):
+            strings.append(rd[i + 1:i + 1 + rd[i]])
+            i += 1 + rd[i]
+        if i != len(rd):
+            raise ValueError("TXT character-strings overrun rdata")
+        return strings
+    if rtype == T_SOA:
+        mname, o = read_name(m, off)
+        rname, o = read_name(m, o)
+        return (mname, rname) + struct.unpack(">IIIII", m[o:o + 20])
+    return rd
+
+
+class DnsReply:
+    def __init__(self, m):
+        self.raw = m
+        (self.id, self.flags, qd, an, ns, ar) = struct.unpack(">HHHHHH", m[:12])
+        self.rcode = self.flags & 0xF
+        off = 12
+        self.question = []
+        for _ in range(qd):
+            start = off
+            name, off = read_name(m, off)
+            qtype, qclass = struct.unpack(">HH", m[off:off + 4])
+            off += 4
+            self.question.append((name, qtype, qclass, m[start:off - 4]))
+        self.answer, self.authority, self.additional = [], [], []
+        for section, count in ((self.answer, an), (self.authority, ns),
+                               (self.additional, ar)):
+            for _ in range(count):
+                name, off = read_name(m, off)
+                rtype, rclass, ttl, rdlen = struct.unpack(">HHIH", m[off:off + 10])
+                off += 10
+                section.append((name, rtype, rclass, ttl, parse_rdata(m, rtype, off, rdlen)))
+                off += rdlen
+        if off != len(m):
+            raise ValueError("%d bytes after the last record" % (len(m) - off))
+
+    def data(self, rtype=None):
+        return [r[4] for r in self.answer if rtype is None or r[1] == rtype]
+
+
+def udp_exchange(port, msg, timeout=2.0):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(msg, ("127.0.0.1", port))
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+
+
+def udp_query(port, name, qtype, timeout=2.0, **kw):
+    qid, msg = build_query(name, qtype, **kw)
+    raw = udp_exchange(port, msg, timeout)
+    if raw is None:
+        return None
+    r = DnsReply(raw)
+    if r.id != qid:
+        raise ValueError("reply id %d, query id %d" % (r.id, qid))
+    return r
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def tcp_read(s):
+    n = struct.unpack(">H", recv_exact(s, 2))[0]
+    return DnsReply(recv_exact(s, n))
+
+
+def tcp_query(port, name, qtype, **kw):
+    qid, msg = build_query(name, qtype, **kw)
+    with socket.create_connection(("127.0.0.1", port), 2) as s:
+        s.sendall(struct.pack(">H", len(msg)) + msg)
+        r = tcp_read(s)
+    if r.id != qid:
+        raise ValueError("reply id %d, query id %d" % (r.id, qid))
+    return r

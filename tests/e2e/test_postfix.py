@@ -299,9 +299,9 @@ def check_unix_recipe(r, daemon, path):
     """What systemd/spf-policyd.service tells a Debian site to configure: the socket
     handed to postfix with mode 0660, and the daemon no longer root."""
     st = os.stat(path)
-    owner = pwd.getpwuid(st.st_uid).pw_name
-    r.check("socket_owner_mode", owner == "postfix" and stat.S_IMODE(st.st_mode) == 0o660,
-            "owner %s, mode %o" % (owner, stat.S_IMODE(st.st_mode)))
+    owner, mode = pwd.getpwuid(st.st_uid).pw_name, stat.S_IMODE(st.st_mode)
+    r.check("socket_owner_mode", owner == "postfix" and mode == 0o660,
+            "owner %s, mode %o" % (owner, mode))
     with open("/proc/%d/status" % daemon.pid) as f:
         uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
     want = str(pwd.getpwnam(UNPRIVILEGED_USER).pw_uid)
@@ -328,7 +328,10 @@ class Run:
         if self.pf is not None:
             if r.failed > self.failed:
                 sys.stdout.write("--- postfix maillog ---\n%s" % self.pf.log())
-            self.pf.stop()
+            try:
+                self.pf.stop()
+            except Exception:
+                r.check("postfix_stop", False, traceback.format_exc())
         if self.daemon is not None:
             if r.failed > self.failed:
                 sys.stdout.write("--- spf-policyd log ---\n%s" % self.daemon.log())
@@ -353,8 +356,8 @@ def main():
         r.prefix = "inet_"
         with Run(r) as run:
             run.daemon = Daemon(config=config, dns=dnsd)
-            run.pf = PostfixInstance(["bob", "carol"], policy_service="inet:127.0.0.1:%d"
-                                     % run.daemon.port)
+            service = "inet:127.0.0.1:%d" % run.daemon.port
+            run.pf = PostfixInstance(["bob", "carol"], policy_service=service)
             run_scenarios(r, run.pf)
 
         # The unix socket as a chrooted Debian smtpd needs it: inside the queue

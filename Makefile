@@ -124,7 +124,6 @@ install: $(BIN)
 	install -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/spf-policyd
 	install -m 0644 policy.ini.example $(DESTDIR)$(SYSCONFDIR)/spf-policyd/policy.ini.example
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/spf-policyd.service > $(DESTDIR)$(UNITDIR)/spf-policyd.service
-	install -m 0644 systemd/spf-policyd.socket $(DESTDIR)$(UNITDIR)/spf-policyd.socket
 
 clean:
 	rm -rf $(BUILD)

@@ -187,6 +187,32 @@ static SPF_dns_rr_t *rr_from_answer(SPF_dns_server_t *layer, const dns_answer_t 
     return rr;
 }
 
+/* libspf2 1.2.10 expands a literal space in an explanation as '%' and then leaves the
+ * next macro unexpanded; "%_" is the macro for a space (RFC 7208 7.3) and comes out
+ * right, so the text it gets has every space written that way. */
+static SPF_dns_rr_t *rr_explanation(SPF_dns_server_t *layer, const dns_answer_t *a)
+{
+    const char *txt = a->rr[0].u.txt.data;
+    size_t spaces = 0, len = a->rr[0].u.txt.len, o = 0;
+    SPF_dns_rr_t *rr = rr_new(layer, a->name, ns_t_txt, (int)a->ttl, NETDB_SUCCESS);
+    SPF_dns_rr_data_t *d;
+
+    for (size_t i = 0; i < len; i++)
+        spaces += txt[i] == ' ';
+    d = rr_slot(rr, 0, len + spaces + 1);
+    for (size_t i = 0; i < len; i++) {
+        if (txt[i] == ' ') {
+            d->txt[o++] = '%';
+            d->txt[o++] = '_';
+        } else {
+            d->txt[o++] = txt[i];
+        }
+    }
+    d->txt[o] = '\0';
+    rr->num_rr = 1;
+    return rr;
+}
+
 static int is_printable_ascii(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -219,6 +245,19 @@ static const char *guard_reason(const char *text, size_t len)
             return "a term with more than 16 macros";
     }
     return NULL;
+}
+
+/* libspf2 compiles an explanation as one macro-string into the same 511-byte buffer as
+ * a term, with spaces as "%_": the same bounds as a term keep it safe. */
+static int explanation_refused(const char *text, size_t len)
+{
+    size_t spaces = 0, macros = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        spaces += text[i] == ' ';
+        macros += text[i] == '%' && i + 1 < len && text[i + 1] == '{';
+    }
+    return len + spaces > SPF_DNS_TERM_MAX || macros > SPF_DNS_TERM_MACROS_MAX;
 }
 
 static unsigned macro_uses(const char *text)
@@ -330,10 +369,12 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain,
          * explanation; text that could hurt libspf2's compiler gets the same. */
         if (a->status == DNS_OK &&
             (a->count != 1 || !is_printable_ascii(a->rr[0].u.txt.data, a->rr[0].u.txt.len) ||
-             guard_reason(a->rr[0].u.txt.data, a->rr[0].u.txt.len)))
+             explanation_refused(a->rr[0].u.txt.data, a->rr[0].u.txt.len)))
             return rr_new(layer, name, type, (int)a->ttl, NO_DATA);
-        if (a->status == DNS_OK)
+        if (a->status == DNS_OK) {
             run->uses |= macro_uses(a->rr[0].u.txt.data);
+            return rr_explanation(layer, a);
+        }
     }
     return rr_from_answer(layer, a, type);
 }

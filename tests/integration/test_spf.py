@@ -17,7 +17,7 @@ fail.test       TXT 300 "v=spf1 -all"
 softfail.test   TXT 300 "v=spf1 ~all"
 neutral.test    TXT 300 "v=spf1 ?all"
 exp.test        TXT 300 "v=spf1 -all exp=why.exp.test"
-why.exp.test    TXT 300 "no"
+why.exp.test    TXT 300 "%{i} may not send for %{d}"
 perm.test       TXT 300 "v=spf1 ip4:192.0.2.0/24 -all"
 perm.test       TXT 300 "v=spf1 -all"
 slow.test       TIMEOUT
@@ -88,7 +88,8 @@ def results_and_replies():
     r.check("fail rejects with 550 5.7.23 and the default explanation",
             a == "550 5.7.23 198.51.100.9 is not one of fail.test's designated mail servers", a)
     a = ask(d, client_address="198.51.100.9", sender="bob@exp.test")
-    r.check("fail with exp= uses the domain's explanation", a == "550 5.7.23 no", a)
+    r.check("fail with exp= uses the domain's explanation, spaces and macros intact",
+            a == "550 5.7.23 198.51.100.9 may not send for exp.test", a)
     a = ask(d, client_address="198.51.100.9", sender="bob@softfail.test")
     r.check("softfail prepends", a.startswith("PREPEND Received-SPF: softfail ("), a)
     a = ask(d, client_address="198.51.100.9", sender="bob@neutral.test")

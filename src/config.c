@@ -41,6 +41,7 @@
 #define REASON_LEN 384
 /* Offending text quoted in an error is cut here, so the reason still fits. */
 #define QUOTE_MAX 64
+#define QUOTE_LEN (QUOTE_MAX + sizeof "...")
 /* Digits read for a number: enough for every bound in the table, and a longer
  * number is out of range anyway. */
 #define NUMBER_DIGITS_MAX 9
@@ -48,8 +49,11 @@
 #define DNS_LABEL_MAX 63
 #define DNS_NAME_MAX_LEN 253
 #define PORT_MAX 65535
+#define IPV4_BITS 32u
+#define IPV6_BITS 128u
 /* The permission bits a unix socket's mode may set. */
 #define SOCKET_MODE_MAX 0777
+#define UNIX_PREFIX "unix:"
 /* sun_path includes the terminating NUL. */
 #define UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -88,6 +92,7 @@ static const char *const style_names[] = {"received-spf", "authentication-result
                                           "none", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const destination_names[] = {"syslog", "stderr", NULL};
+/* Pairs of a true spelling and its false counterpart. */
 static const char *const bool_names[] = {"yes", "no", "true", "false", "on", "off", "1", "0",
                                          NULL};
 
@@ -178,16 +183,13 @@ static const struct option options[] = {
 static const char *const sections[] = {"server", "dns", "spf", "action", "header", "skip",
                                        "whitelist", "log", NULL};
 
-/* What the reader learnt about the line it handed to inih last. */
-enum line_kind { LINE_OTHER, LINE_SECTION, LINE_CONTINUATION };
-
 struct loader {
     struct config *cfg;
     const char *path;
     FILE *f;
-    int lineno;
-    enum line_kind kind;
-    const struct option *prev;        /* key a continuation line would continue */
+    int lineno;                       /* of the line inih has last been given */
+    int continuation;                 /* that line continues the value of prev */
+    const struct option *prev;
     int seen[NOPTIONS];               /* line the option was first set on, 0 = not yet */
     int err_line;                     /* line of the first error, 0 = none yet */
     char *err;
@@ -229,13 +231,13 @@ static int set_text(char *dst, size_t size, const char *s, char *why, size_t wle
 }
 
 /* s for quoting in an error: at most QUOTE_MAX bytes, then "...". */
-static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
+static const char *quote(const char *s, char buf[QUOTE_LEN])
 {
     size_t n = strlen(s);
     if (n <= QUOTE_MAX)
         return s;
     memcpy(buf, s, QUOTE_MAX);
-    memcpy(buf + QUOTE_MAX, "...", 4);
+    memcpy(buf + QUOTE_MAX, "...", sizeof "...");
     return buf;
 }
 
@@ -343,10 +345,12 @@ static int parse_seconds(const char *s, double *out)
     }
     if (s[whole + frac] != '\0')
         return -1;
+    /* The daemon never calls setlocale(), so strtod's decimal point is '.'. */
     *out = strtod(s, NULL);
     return 0;
 }
 
+/* A zero-padded port ("0587") is refused: it reads like octal to some people. */
 static int parse_port(const char *s, unsigned *out)
 {
     unsigned long v;
@@ -359,20 +363,20 @@ static int parse_port(const char *s, unsigned *out)
 /* "unix:/abs/path", "host:port" (host an IPv4 address or localhost), "[v6]:port". */
 static int check_listen(const char *item, char *why, size_t wlen)
 {
-    char q[QUOTE_MAX + 4], host[CONFIG_ADDR_LEN];
+    char q[QUOTE_LEN], host[CONFIG_ADDR_LEN];
     unsigned port;
     struct in6_addr a6;
     struct in_addr a4;
 
-    if (strncmp(item, "unix:", 5) == 0) {
-        const char *path = item + 5;
+    if (strncmp(item, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
+        const char *path = item + strlen(UNIX_PREFIX);
         if (path[0] != '/') {
             say(why, wlen, "'%s': a unix socket needs an absolute path", quote(item, q));
             return -1;
         }
         if (strlen(path) > UNIX_PATH_MAX) {
             say(why, wlen, "'%s': a unix socket path must be at most %zu bytes",
-                     quote(item, q), UNIX_PATH_MAX);
+                quote(item, q), UNIX_PATH_MAX);
             return -1;
         }
         return 0;
@@ -393,21 +397,21 @@ static int check_listen(const char *item, char *why, size_t wlen)
             return 0;
         if (ok) {
             say(why, wlen, "'%s': the port must be between 1 and %d", quote(item, q),
-                     PORT_MAX);
+                PORT_MAX);
             return -1;
         }
     }
     say(why, wlen,
-             "'%s' must be unix:/path, address:port or [IPv6 address]:port "
-             "(address: an IP address or localhost)",
-             quote(item, q));
+        "'%s' must be unix:/path, address:port or [IPv6 address]:port "
+        "(address: an IP address or localhost)",
+        quote(item, q));
     return -1;
 }
 
 /* c-ares accepts "v4", "v4:port", "v6" and "[v6]:port" (ares_set_servers_ports_csv). */
 static int check_server(const char *item, char *why, size_t wlen)
 {
-    char q[QUOTE_MAX + 4], host[INET6_ADDRSTRLEN];
+    char q[QUOTE_LEN], host[INET6_ADDRSTRLEN];
     unsigned port;
     struct in6_addr a6;
     struct in_addr a4;
@@ -437,16 +441,16 @@ static int check_server(const char *item, char *why, size_t wlen)
         return 0;
     }
     say(why, wlen,
-             "'%s' must be an IP address, optionally with a port: 192.0.2.53, "
-             "192.0.2.53:5300, 2001:db8::53 or [2001:db8::53]:5300",
-             quote(item, q));
+        "'%s' must be an IP address, optionally with a port: 192.0.2.53, "
+        "192.0.2.53:5300, 2001:db8::53 or [2001:db8::53]:5300",
+        quote(item, q));
     return -1;
 }
 
 /* Host bits beyond the prefix are the likely typo: say which block was meant. */
 static void explain_bad_cidr(const char *item, char *why, size_t wlen)
 {
-    char q[QUOTE_MAX + 4], addr[NETADDR_STRLEN], net[NETADDR_STRLEN];
+    char q[QUOTE_LEN], addr[NETADDR_STRLEN], net[NETADDR_STRLEN];
     const char *slash = strchr(item, '/');
     netaddr_t a;
     netcidr_t c;
@@ -458,10 +462,10 @@ static void explain_bad_cidr(const char *item, char *why, size_t wlen)
         /* Not for mapped IPv6 text: its prefix counts IPv6 bits. */
         if (netaddr_parse(&a, addr) == 0 && !(a.family == AF_INET && strchr(addr, ':')) &&
             parse_digits(slash + 1, &prefix) == 0 &&
-            prefix <= (a.family == AF_INET ? 32u : 128u)) {
+            prefix <= (a.family == AF_INET ? IPV4_BITS : IPV6_BITS)) {
             netaddr_network(&c, &a, (unsigned)prefix, (unsigned)prefix);
             say(why, wlen, "'%s' has bits set beyond the /%lu prefix; did you mean %s?",
-                     quote(item, q), prefix, netcidr_format(&c, net, sizeof net));
+                quote(item, q), prefix, netcidr_format(&c, net, sizeof net));
             return;
         }
     }
@@ -472,7 +476,7 @@ static void explain_bad_cidr(const char *item, char *why, size_t wlen)
 static int add_item(struct config *cfg, const struct option *o, char *item, char *why,
                     size_t wlen)
 {
-    char q[QUOTE_MAX + 4];
+    char q[QUOTE_LEN];
     void *f = field(cfg, o);
 
     switch (o->type) {
@@ -494,14 +498,14 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
             goto full;
         if (o->type == OPT_NAMES && normalise_dns_name(item) != 0) {
             say(why, wlen,
-                     "'%s' is not a domain name (dot-separated labels of 1 to %d letters, "
-                     "digits, '-' or '_'; at most %d bytes)",
-                     quote(item, q), DNS_LABEL_MAX, DNS_NAME_MAX_LEN);
+                "'%s' is not a domain name (dot-separated labels of 1 to %d letters, "
+                "digits, '-' or '_'; at most %d bytes)",
+                quote(item, q), DNS_LABEL_MAX, DNS_NAME_MAX_LEN);
             return -1;
         }
         if (!is_printable(item) || strlen(item) >= CONFIG_NAME_LEN) {
             say(why, wlen, "'%s' must be printable ASCII of at most %d bytes",
-                     quote(item, q), CONFIG_NAME_LEN - 1);
+                quote(item, q), CONFIG_NAME_LEN - 1);
             return -1;
         }
         memcpy(l->name[l->n++], item, strlen(item) + 1);
@@ -514,7 +518,7 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
             goto full;
         if (parse_port(item, &ports[*n]) != 0) {
             say(why, wlen, "'%s' is not a port: must be between 1 and %d",
-                     quote(item, q), PORT_MAX);
+                quote(item, q), PORT_MAX);
             return -1;
         }
         (*n)++;
@@ -527,7 +531,7 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
             goto full;
         if (strlen(item) >= CONFIG_ADDR_LEN) {
             say(why, wlen, "'%s' is longer than %d bytes", quote(item, q),
-                     CONFIG_ADDR_LEN - 1);
+                CONFIG_ADDR_LEN - 1);
             return -1;
         }
         if (check_listen(item, why, wlen) != 0)
@@ -542,7 +546,7 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
             return -1;
         if (used + (used ? 1 : 0) + strlen(item) >= o->size) {
             say(why, wlen, "too many servers: the list must fit in %zu bytes",
-                     o->size - 1);
+                o->size - 1);
             return -1;
         }
         snprintf(list + used, o->size - used, "%s%s", used ? "," : "", item);
@@ -554,10 +558,10 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
 
 full:
     say(why, wlen, "too many entries (at most %zu)",
-             o->type == OPT_CIDRS ? (size_t)CONFIG_MAX_CIDRS
-             : o->type == OPT_PORTS ? (size_t)CONFIG_MAX_PORTS
-             : o->type == OPT_LISTEN ? (size_t)CONFIG_MAX_LISTEN
-                                     : (size_t)CONFIG_MAX_NAMES);
+        o->type == OPT_CIDRS ? (size_t)CONFIG_MAX_CIDRS
+        : o->type == OPT_PORTS ? (size_t)CONFIG_MAX_PORTS
+        : o->type == OPT_LISTEN ? (size_t)CONFIG_MAX_LISTEN
+        : (size_t)CONFIG_MAX_NAMES);
     return -1;
 }
 
@@ -575,7 +579,7 @@ static int set_list(struct config *cfg, const struct option *o, const char *valu
 
     if (first) {
         memset(field(cfg, o), 0, o->size);
-        if (o->count_off)
+        if (o->type == OPT_PORTS || o->type == OPT_LISTEN)
             *count_field(cfg, o) = 0;
     }
     for (const char *p = value + strspn(value, seps); *p; p += strspn(p, seps)) {
@@ -635,9 +639,9 @@ static int set_scalar(struct config *cfg, const struct option *o, const char *va
             return set_text(f, o->size, value, why, wlen);
         if (set_text(buf, sizeof buf, value, why, wlen) != 0 || normalise_dns_name(buf) != 0) {
             say(why, wlen,
-                     "must be empty or a domain name (dot-separated labels of 1 to %d "
-                     "letters, digits, '-' or '_'; at most %d bytes)",
-                     DNS_LABEL_MAX, DNS_NAME_MAX_LEN);
+                "must be empty or a domain name (dot-separated labels of 1 to %d "
+                "letters, digits, '-' or '_'; at most %d bytes)",
+                DNS_LABEL_MAX, DNS_NAME_MAX_LEN);
             return -1;
         }
         return set_text(f, o->size, buf, why, wlen);
@@ -663,7 +667,7 @@ static int set_scalar(struct config *cfg, const struct option *o, const char *va
     case OPT_SECONDS:
         if (parse_seconds(value, &d) != 0) {
             say(why, wlen, "must be a number of seconds between %g and %g", o->min,
-                     o->max);
+                o->max);
             return -1;
         }
         if (d < o->min || d > o->max) {
@@ -749,7 +753,7 @@ static void fail(struct loader *ld, const char *section, const char *key, const 
 {
     if (section[0] != '\0')
         say(ld->err, CONFIG_ERR_LEN, "%s:%d: [%s] %s: %s", ld->path, ld->lineno, section,
-                 key, why);
+            key, why);
     else
         say(ld->err, CONFIG_ERR_LEN, "%s:%d: %s: %s", ld->path, ld->lineno, key, why);
     ld->err_line = ld->lineno;
@@ -762,7 +766,7 @@ static void explain_unknown(const char *section, char *why, size_t wlen)
     size_t pos = 0;
 
     list[0] = '\0';
-    if (section[0] != '\0' && known_section(section)) {
+    if (known_section(section)) {
         for (size_t i = 0; i < NOPTIONS && pos < sizeof list; i++) {
             if (strcasecmp(options[i].section, section) != 0)
                 continue;
@@ -795,15 +799,15 @@ static int on_key(void *user, const char *section, const char *key, const char *
         return 0;
     }
     size_t idx = (size_t)(o - options);
-    if (ld->kind == LINE_CONTINUATION) {
+    if (ld->continuation) {
         if (is_list(o)) {
             rc = set_list(ld->cfg, o, value, 0, why, sizeof why);
         } else if (o->type == OPT_TEXT) {
             rc = append_text(ld->cfg, o, value, why, sizeof why);
         } else {
             say(why, sizeof why,
-                     "an indented line continues the previous value, and this option takes "
-                     "one word; start keys at the beginning of the line");
+                "an indented line continues the previous value, and this option takes "
+                "one word; start keys at the beginning of the line");
             rc = -1;
         }
     } else if (ld->seen[idx] && !is_list(o)) {
@@ -837,9 +841,9 @@ static char *read_line(char *str, int num, void *stream)
         int c = getc(ld->f);
         if (c != EOF) {
             say(ld->err, CONFIG_ERR_LEN,
-                     "%s:%d: line is longer than %d bytes; continue a long value on "
-                     "indented lines",
-                     ld->path, ld->lineno, num - 2);
+                "%s:%d: line is longer than %d bytes; continue a long value on "
+                "indented lines",
+                ld->path, ld->lineno, num - 2);
             ld->err_line = ld->lineno;
             return NULL;
         }
@@ -848,15 +852,13 @@ static char *read_line(char *str, int num, void *stream)
     const char *s = str;
     while (isspace((unsigned char)*s))
         s++;
-    ld->kind = LINE_OTHER;
+    ld->continuation = 0;
     if (*s == '\0' || *s == ';' || *s == '#')
         return str;
-    if (s > str && ld->prev) {
-        ld->kind = LINE_CONTINUATION;
-    } else if (*s == '[') {
-        ld->kind = LINE_SECTION;
+    if (s > str && ld->prev)
+        ld->continuation = 1;
+    else if (*s == '[')
         ld->prev = NULL;
-    }
     return str;
 }
 
@@ -893,14 +895,15 @@ int config_load(struct config *cfg, const char *path, char err[CONFIG_ERR_LEN])
         say(err, CONFIG_ERR_LEN, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    errno = 0;
     int rc = ini_parse_stream(read_line, &ld, on_key, &ld);
-    int read_error = ferror(ld.f) ? errno : 0;
+    int read_error = ferror(ld.f) ? (errno ? errno : EIO) : 0;
     fclose(ld.f);
 
     if (rc > 0 && (ld.err_line == 0 || rc < ld.err_line)) {
         say(err, CONFIG_ERR_LEN,
-                 "%s:%d: syntax error: expected [section], key = value, or a comment",
-                 path, rc);
+            "%s:%d: syntax error: expected [section], key = value, or a comment",
+            path, rc);
         return -1;
     }
     if (ld.err_line)
@@ -918,14 +921,14 @@ int config_validate(const struct config *cfg, char err[CONFIG_ERR_LEN])
 
     if (cfg->nlisten == 0) {
         say(err, CONFIG_ERR_LEN, "%s: [server] listen: at least one listener is needed",
-                 path);
+            path);
         return -1;
     }
     for (size_t i = 0; i < cfg->nlisten; i++)
         for (size_t j = i + 1; j < cfg->nlisten; j++)
             if (strcmp(cfg->listen[i], cfg->listen[j]) == 0) {
                 say(err, CONFIG_ERR_LEN, "%s: [server] listen: '%s' is listed twice",
-                         path, cfg->listen[i]);
+                    path, cfg->listen[i]);
                 return -1;
             }
     return 0;

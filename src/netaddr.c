@@ -22,7 +22,8 @@
 
 /* ::ffff:0:0/96 (RFC 4291 2.5.5.2); the IPv4 address fills the last 32 bits. */
 #define V4MAPPED_BITS 96
-static const uint8_t v4mapped_prefix[V4MAPPED_BITS / 8] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t v4mapped_prefix[V4MAPPED_BITS / 8] = {0, 0, 0, 0, 0, 0,
+                                                           0, 0, 0, 0, 0xff, 0xff};
 
 static unsigned family_bits(int family)
 {

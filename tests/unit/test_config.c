@@ -417,7 +417,8 @@ static void test_config_unsigned_junk(void)
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(buf, sizeof buf, "[dns]\ntries = %s\n", bad[i]);
-        CHECK_STR(load_text(buf), at_tmp("2: [dns] tries: must be a whole number between 1 and 10"));
+        CHECK_STR(load_text(buf),
+                  at_tmp("2: [dns] tries: must be a whole number between 1 and 10"));
     }
 }
 
@@ -525,7 +526,8 @@ static void test_config_actions(void)
             CHECK_INT(cfg.mailfrom_action[r], (a + 1) % ACTION_COUNT);
             /* The other results keep their defaults. */
             int other = (r + 1) % SPF_RES_COUNT;
-            CHECK_INT(cfg.helo_action[other], other == SPF_RES_FAIL ? ACTION_REJECT : ACTION_PREPEND);
+            CHECK_INT(cfg.helo_action[other],
+                      other == SPF_RES_FAIL ? ACTION_REJECT : ACTION_PREPEND);
         }
     CHECK_STR(load_text("[action]\nmailfrom_softfail = quarantine\n"),
               at_tmp("2: [action] mailfrom_softfail: must be one of: prepend, dunno, reject, "
@@ -589,7 +591,8 @@ static void test_config_explanation(void)
     CHECK_STR(load_text("[spf]\ndefault_explanation = %{i} may not send for %{d}; see "
                         "http://%{d}/spf%%20help%_%-\n"),
               "OK");
-    CHECK_STR(cfg.default_explanation, "%{i} may not send for %{d}; see http://%{d}/spf%%20help%_%-");
+    CHECK_STR(cfg.default_explanation,
+              "%{i} may not send for %{d}; see http://%{d}/spf%%20help%_%-");
     CHECK_STR(load_text("[spf]\ndefault_explanation = not\n   authorised\n\tat all\n"), "OK");
     CHECK_STR(cfg.default_explanation, "not authorised at all");
     CHECK_STR(load_text("[spf]\ndefault_explanation = 100%\n"),
@@ -644,9 +647,11 @@ static void test_config_listen(void)
              path);
     CHECK_STR(load_text(buf), at_tmp(want_err));
     CHECK_STR(load_text("[server]\nlisten = unix:run/x.sock\n"),
-              at_tmp("2: [server] listen: 'unix:run/x.sock': a unix socket needs an absolute path"));
+              at_tmp("2: [server] listen: 'unix:run/x.sock': a unix socket needs an "
+                     "absolute path"));
     CHECK_STR(load_text("[server]\nlisten = 127.0.0.1:65536\n"),
-              at_tmp("2: [server] listen: '127.0.0.1:65536': the port must be between 1 and 65535"));
+              at_tmp("2: [server] listen: '127.0.0.1:65536': the port must be between 1 "
+                     "and 65535"));
     CHECK_STR(load_text("[server]\nlisten = [::1]:0\n"),
               at_tmp("2: [server] listen: '[::1]:0': the port must be between 1 and 65535"));
     CHECK_STR(load_text("[server]\nlisten = 127.0.0.1:\n"),
@@ -760,7 +765,8 @@ static void test_config_name_lists(void)
     CHECK_INT(strlen(cfg.whitelist_ptr.name[0]), 63 + 8);
     snprintf(buf, sizeof buf, "[whitelist]\nptr = %sb.example\n", label63);
     CHECK_STR(load_text(buf),
-              at_tmp("2: [whitelist] ptr: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb...' "
+              at_tmp("2: [whitelist] ptr: "
+                     "'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb...' "
                      "is not a domain name (dot-separated labels of 1 to 63 letters, digits, '-' "
                      "or '_'; at most 253 bytes)"));
     CHECK_STR(load_text("[whitelist]\nsenders = user@example.com\n"),
@@ -867,8 +873,12 @@ static void test_config_continuation_lines(void)
     CHECK_STR(cfg.whitelist_senders.name[2], "c.example");
     CHECK_INT(cfg.whitelist_helo.n, 1);
 
-    /* An indented first key of a section is an ordinary key. */
+    /* An indented first key of a section is an ordinary key, even after a key of the
+     * section before. */
     CHECK_STR(load_text("[spf]\n  check_helo = no\n"), "OK");
+    CHECK_INT(cfg.check_helo, 0);
+    CHECK_STR(load_text("[dns]\ntries = 3\n[spf]\n  check_helo = no\n"), "OK");
+    CHECK_INT(cfg.dns_tries, 3);
     CHECK_INT(cfg.check_helo, 0);
 
     CHECK_STR(load_text("[spf]\ncheck_helo = no\n  receiver = mx.example.com\n"),
@@ -887,6 +897,11 @@ static void test_config_unknown_key_and_section(void)
     CHECK_STR(load_text("check_helo = no\n"),
               at_tmp("1: check_helo: not inside a [section]; sections are: server, dns, spf, "
                      "action, header, skip, whitelist, log"));
+    CHECK_STR(load_text("[action]\nhelo_softpass = hold\n"),
+              at_tmp("2: [action] helo_softpass: unknown key; [action] has: helo_none, "
+                     "helo_neutral, helo_pass, helo_fail, helo_softfail, helo_temperror, "
+                     "helo_permerror, mailfrom_none, mailfrom_neutral, mailfrom_pass, "
+                     "mailfrom_fail, mailfrom_softfail, mailfrom_temperror, mailfrom_permerror"));
     /* A key of another section. */
     CHECK_STR(load_text("[dns]\nlisten = 127.0.0.1:53\n"),
               at_tmp("2: [dns] listen: unknown key; [dns] has: servers, timeout, tries, "

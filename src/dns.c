@@ -326,15 +326,17 @@ static uint32_t negative_ttl(const dns_t *d, const rrinfo_t *ns, size_t nns,
     for (size_t i = 0; i < nns; i++) {
         size_t used, off = 0;
         char *name;
+        int names = 0;
         if (ns[i].type != ns_t_soa || ns[i].rclass != ns_c_in)
             continue;
-        for (int n = 0; n < 2; n++) {
+        /* MNAME and RNAME, then the fixed fields. */
+        for (; names < 2; names++) {
             if (name_read(abuf, alen, ns[i].rdata + off, ns[i].rdlen - off, &name, &used) < 0)
                 break;
             ares_free_string(name);
             off += used;
         }
-        if (ns[i].rdlen - off != DNS_SOA_FIXED_LEN)
+        if (names < 2 || ns[i].rdlen - off != DNS_SOA_FIXED_LEN)
             continue;
         ttl = ttl_of(get32(ns[i].rdata + off + 16));
         if (ns[i].ttl < ttl)

@@ -47,7 +47,9 @@
 #define DNS_RR_MIN_LEN 11
 /* SOA RDATA after its two names: serial, refresh, retry, expire, minimum. */
 #define DNS_SOA_FIXED_LEN 20
-/* The in-flight map never evicts: queries leave it when they end. */
+/* The in-flight map never evicts: queries leave it when they end. Its size (stats
+ * inflight + queued) is bounded by the callers: a check caps its pending lookups
+ * and the server caps connections. */
 #define DNS_INFLIGHT_UNBOUNDED ((size_t)-1)
 
 struct dns_lookup {
@@ -196,6 +198,34 @@ static uint32_t ttl_of(uint32_t wire)
     return wire > DNS_TTL_MAX_VALID ? 0 : wire;
 }
 
+/* ares_expand_name escapes bytes that are special in zone files ("\$", "\@") or not
+ * printable ("\128"), but a name is asked, compared and handed on as its bytes. Only
+ * "\." and "\\" (a dot or backslash inside a label) and "\000" stay escaped: as bytes
+ * they would change the name's labels or end the string. */
+static void name_unescape(char *s)
+{
+    char *out = s;
+
+    while (*s) {
+        int ddd = s[0] == '\\' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
+                  s[2] <= '9' && s[3] >= '0' && s[3] <= '9';
+        int v = ddd ? (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') : -1;
+        if (s[0] != '\\' || !s[1]) {
+            *out++ = *s++;
+        } else if (ddd && v > 0 && v < 256) {
+            *out++ = (char)v;
+            s += 4;
+        } else if (ddd || s[1] == '.' || s[1] == '\\') {
+            *out++ = *s++;
+            *out++ = *s++;
+        } else {
+            *out++ = s[1];
+            s += 2;
+        }
+    }
+    *out = '\0';
+}
+
 /* A name at p that must end within limit bytes: the name and its encoded length,
  * or -1. */
 static int name_read(const unsigned char *abuf, int alen, const unsigned char *p,
@@ -210,6 +240,7 @@ static int name_read(const unsigned char *abuf, int alen, const unsigned char *p
         *out = NULL;
         return -1;
     }
+    name_unescape(*out);
     *used = (size_t)enclen;
     return 0;
 }
@@ -370,7 +401,7 @@ static rrinfo_t *section_read(const unsigned char *abuf, int alen, const unsigne
 static dns_answer_t *answer_parse(dns_t *d, const query_t *q, int status,
                                   const unsigned char *abuf, int alen)
 {
-    const unsigned char *p = abuf + HFIXEDSZ;
+    const unsigned char *p;
     rrinfo_t *an = NULL, *ns = NULL;
     size_t nan, nns, kept = 0, strings = 0, used;
     const char *owner = q->name;
@@ -380,6 +411,7 @@ static dns_answer_t *answer_parse(dns_t *d, const query_t *q, int status,
 
     if (!abuf || alen < HFIXEDSZ)
         goto malformed;
+    p = abuf + HFIXEDSZ;
     for (unsigned i = get16(abuf + 4); i > 0; i--) {
         if (name_read(abuf, alen, p, (size_t)(abuf + alen - p), &name, &used) < 0)
             goto malformed;

@@ -54,7 +54,11 @@ static const char zone_text[] =
     "n6.test A 300 10.0.0.6\n"
     "n7.test A 300 10.0.0.7\n"
     "n8.test A 300 10.0.0.8\n"
-    "n9.test A 300 10.0.0.9\n";
+    "n9.test A 300 10.0.0.9\n"
+    "a$b.test A 300 192.0.2.5\n"
+    "\\128.test A 300 192.0.2.6\n"
+    "special.test MX 300 10 m@il(x).test\n"
+    "esc.test PTR 300 a\\.b.test\n";
 
 /* ---- the test DNS server ---- */
 
@@ -520,6 +524,31 @@ static void test_dns_cname_chain(void)
     dns_free(d);
     free(r);
     free(l);
+}
+
+static void test_dns_unusual_bytes_in_names(void)
+{
+    char srv[64];
+    dns_t *d = NEW_DNS(NULL);
+    rec_t *dollar = lookup_one(d, "A$B.test", DNS_T_A);
+    rec_t *high = lookup_one(d, "\200.test", DNS_T_A);
+    rec_t *mx = lookup_one(d, "special.test", DNS_T_MX);
+    rec_t *ptr = lookup_one(d, "esc.test", DNS_T_PTR);
+
+    /* c-ares writes such names back as "a\$b" and "\128": they must still match. */
+    CHECK_INT(dollar->status, DNS_OK);
+    CHECK_STR(dollar->text, "192.0.2.5");
+    CHECK_STR(dollar->name, "a$b.test");
+    CHECK_INT(high->status, DNS_OK);
+    CHECK_STR(high->text, "192.0.2.6");
+    CHECK_STR(mx->text, "10 m@il(x).test");
+    /* A dot inside a label stays escaped: it is not a label boundary. */
+    CHECK_STR(ptr->text, "a\\.b.test");
+    dns_free(d);
+    free(dollar);
+    free(high);
+    free(mx);
+    free(ptr);
 }
 
 static void test_dns_nxdomain_and_nodata(void)
@@ -1409,6 +1438,7 @@ int main(void)
     RUN(test_dns_txt_over_512_via_tcp);
     RUN(test_dns_ptr);
     RUN(test_dns_cname_chain);
+    RUN(test_dns_unusual_bytes_in_names);
     RUN(test_dns_nxdomain_and_nodata);
     RUN(test_dns_negative_ttl_capped);
     RUN(test_dns_ttl_capped_by_max_ttl);

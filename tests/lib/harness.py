@@ -65,6 +65,8 @@ request(**overrides)
 Results(suite)
     .check(name, condition, detail="")  prints "ok name" or "FAIL name: detail"; returns
                       bool(condition)
+    .report(word, name, passed, detail="")  prints "word name: detail" and counts it
+                      as passed or failed (e.g. "xfail" lines that count as passed)
     .run(fn, name=None)  calls fn(); an exception becomes "FAIL name: traceback"
     .finish()         stops every Daemon still running, reports every recorded daemon
                       problem as a failure, prints "N passed, M failed" and exits 1 if
@@ -578,13 +580,17 @@ class Results:
 
     def check(self, name, condition, detail=""):
         if condition:
+            return self.report("ok", name, True)
+        return self.report("FAIL", name, False, detail)
+
+    def report(self, word, name, passed, detail=""):
+        detail = str(detail)
+        if passed:
             self.passed += 1
-            print("ok %s" % name, flush=True)
         else:
             self.failed += 1
-            detail = str(detail)
-            print("FAIL %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-        return bool(condition)
+        print("%s %s%s" % (word, name, (": " + detail) if detail else ""), flush=True)
+        return bool(passed)
 
     def run(self, fn, name=None):
         name = name or fn.__name__

@@ -68,7 +68,9 @@ typedef struct dnsd {
     char dir[64], zone[96], qlog[96];
 } dnsd_t;
 
-static dnsd_t *servers[4];
+/* Servers running, so that a crash of the test still stops them. */
+#define DNSD_RUNNING_MAX 4
+static dnsd_t *running[DNSD_RUNNING_MAX];
 
 static void dnsd_stop(dnsd_t *s)
 {
@@ -80,13 +82,16 @@ static void dnsd_stop(dnsd_t *s)
     unlink(s->zone);
     unlink(s->qlog);
     rmdir(s->dir);
+    for (size_t i = 0; i < DNSD_RUNNING_MAX; i++)
+        if (running[i] == s)
+            running[i] = NULL;
 }
 
 static void stop_all(void)
 {
-    for (size_t i = 0; i < sizeof servers / sizeof servers[0]; i++)
-        if (servers[i])
-            dnsd_stop(servers[i]);
+    for (size_t i = 0; i < DNSD_RUNNING_MAX; i++)
+        if (running[i])
+            dnsd_stop(running[i]);
 }
 
 static void on_fatal_signal(int sig)
@@ -104,7 +109,7 @@ static double now_mono(void)
 }
 
 /* Starts dnsd on a free port with the zone and latency given; -1 on failure. */
-static int dnsd_start(dnsd_t *s, int slot, const char *zone, int latency_ms)
+static int dnsd_start(dnsd_t *s, const char *zone, int latency_ms)
 {
     const char *bin = getenv("DNSD_BIN") ? getenv("DNSD_BIN") : "build/dnsd";
     char lat[16], neg[16], line[128];
@@ -116,6 +121,12 @@ static int dnsd_start(dnsd_t *s, int slot, const char *zone, int latency_ms)
     snprintf(s->dir, sizeof s->dir, "/tmp/test_dns.XXXXXX");
     if (!mkdtemp(s->dir))
         return -1;
+    for (size_t i = 0; i < DNSD_RUNNING_MAX; i++) {
+        if (!running[i]) {
+            running[i] = s;
+            break;
+        }
+    }
     snprintf(s->zone, sizeof s->zone, "%s/zone", s->dir);
     snprintf(s->qlog, sizeof s->qlog, "%s/queries", s->dir);
     fd = open(s->zone, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -143,7 +154,6 @@ static int dnsd_start(dnsd_t *s, int slot, const char *zone, int latency_ms)
               "-n", neg, "-l", lat, (char *)NULL);
         _exit(127);
     }
-    servers[slot] = s;
     close(pipefd[1]);
     while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
         struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
@@ -478,7 +488,7 @@ static void test_dns_txt_over_512_via_tcp(void)
         want[i] = (char)('a' + i % 26);
     want[600] = '\0';
     snprintf(zone, sizeof zone, "big.test TXT 300 \"%s\"\n", want);
-    CHECK_INT(dnsd_start(&big, 1, zone, 0), 0);
+    CHECK_INT(dnsd_start(&big, zone, 0), 0);
     d = new_dns(&big, NULL, srv, sizeof srv);
     r = lookup_one(d, "big.test", DNS_T_TXT);
     CHECK_INT(r->status, DNS_OK);
@@ -489,7 +499,6 @@ static void test_dns_txt_over_512_via_tcp(void)
     CHECK_INT(queries(&big, "big.test", "TXT"), 2);
     dns_free(d);
     dnsd_stop(&big);
-    servers[1] = NULL;
     free(r);
 }
 
@@ -877,7 +886,7 @@ static void test_dns_late_answer_refreshes_cache(void)
 
     /* Tries at 0, 0.1 and 0.3 s (c-ares doubles), all given up at 0.7 s; our own
      * deadline is 0.3 s; dnsd answers the first try at 0.5 s. */
-    CHECK_INT(dnsd_start(&slow, 2, zone_text, 500), 0);
+    CHECK_INT(dnsd_start(&slow, zone_text, 500), 0);
     o = options(&slow, srv, sizeof srv);
     o.timeout = 0.1;
     o.tries = 3;
@@ -906,7 +915,6 @@ static void test_dns_late_answer_refreshes_cache(void)
     CHECK_INT(r->calls, 1);
     dns_free(d);
     dnsd_stop(&slow);
-    servers[2] = NULL;
     free(r);
 }
 
@@ -1193,7 +1201,7 @@ static void test_dns_max_inflight(void)
     dns_stats_t st;
     double start, took;
 
-    CHECK_INT(dnsd_start(&lat, 1, zone_text, INFLIGHT_LATENCY_MS), 0);
+    CHECK_INT(dnsd_start(&lat, zone_text, INFLIGHT_LATENCY_MS), 0);
     o = options(&lat, srv, sizeof srv);
     o.max_inflight = 2;
     probe.d = new_dns(&lat, &o, srv, sizeof srv);
@@ -1231,7 +1239,6 @@ static void test_dns_max_inflight(void)
     CHECK_INT(st.queries_sent, INFLIGHT_N);
     dns_free(probe.d);
     dnsd_stop(&lat);
-    servers[1] = NULL;
     for (int i = 0; i < INFLIGHT_N; i++)
         free(r[i]);
 }
@@ -1429,7 +1436,7 @@ int main(void)
     signal(SIGTERM, on_fatal_signal);
     log_open("test_dns", 1, 0, LOG_LEVEL_WARN);
     loop = ev_default_loop(0);
-    if (dnsd_start(&main_dnsd, 0, zone_text, 0) < 0) {
+    if (dnsd_start(&main_dnsd, zone_text, 0) < 0) {
         stop_all();
         printf("0 passed, 1 failed\n");
         return 1;

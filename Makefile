@@ -42,7 +42,7 @@ TEST_DEBS  = python3 python3-yaml redis-server postfix valgrind clang \
              libclang-rt-14-dev procps iproute2
 
 .PHONY: all run check install clean deps test-deps unit unit-san integration \
-        conformance valgrind e2e fuzz bench
+        integration-san conformance valgrind e2e fuzz bench
 
 all: $(BIN)
 
@@ -89,10 +89,11 @@ run: deps
 	$(MAKE) all
 	$(BIN) -f $(if $(CONFIG),-c $(CONFIG))
 
-unit: $(UNIT_BINS)
+# test_dns talks to the real test DNS server.
+unit: $(UNIT_BINS) $(DNSD)
 	@tests/lib/run-tests unit $(UNIT_BINS)
 
-unit-san: $(UNIT_SAN_BINS)
+unit-san: $(UNIT_SAN_BINS) $(DNSD)
 	@tests/lib/run-tests unit-san $(UNIT_SAN_BINS)
 
 integration: $(BIN) $(DNSD)
@@ -100,6 +101,11 @@ integration: $(BIN) $(DNSD)
 
 conformance: $(BIN) $(DNSD)
 	@tests/lib/run-tests conformance tests/integration/conformance.py
+
+# The integration tests again, with the daemon built with ASan+UBSan.
+integration-san: $(BUILD)/spf-policyd-san $(DNSD)
+	@SPF_POLICYD_BIN=$(CURDIR)/$(BUILD)/spf-policyd-san \
+	  tests/lib/run-tests integration-san $(sort $(wildcard tests/integration/test_*.py))
 
 valgrind: $(BIN) $(DNSD)
 	@SPF_POLICYD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
@@ -114,6 +120,7 @@ check: test-deps
 	-$(MAKE) --no-print-directory unit
 	-$(MAKE) --no-print-directory unit-san
 	-$(MAKE) --no-print-directory integration
+	-$(MAKE) --no-print-directory integration-san
 	-$(MAKE) --no-print-directory conformance
 	-$(MAKE) --no-print-directory valgrind
 	-$(MAKE) --no-print-directory e2e

@@ -220,8 +220,9 @@ def run_scenario(dnsd, scenario):
             out.append((case, passed, result, detail + "; " + describe(case)))
     finally:
         code = daemon.stop()
-        if daemon.problem:
-            out.append((None, False, None, "daemon exit %r: %s" % (code, daemon.problem)))
+        problem = daemon.claim_problem()
+        if problem:
+            out.append((None, False, None, "daemon exit %r: %s" % (code, problem)))
     return out
 
 

@@ -45,6 +45,8 @@ Daemon(config=None, dns=None, args=(), env=None, wait=True)
                       (UBSan) or a valgrind "ERROR SUMMARY: <non-zero>" in its output is
                       recorded as a problem: .problem holds the text, and the next
                       Results.finish() reports it as a failed check.
+    .claim_problem()  returns .problem and takes it off Results.finish()'s list, for a
+                      caller that reports it itself
     .send_signal(sig), .pid
 
 PolicyClient(port=None, path=None, host="127.0.0.1", timeout=10)
@@ -481,6 +483,13 @@ class Daemon:
                 self.config_path, "; ".join(reasons),
                 ("\n" + "\n".join(report[:40])) if report else "")
             _problems.append(self.problem)
+
+    def claim_problem(self):
+        """The problem stop() recorded (or None), which the caller now reports
+        itself: Results.finish() will not report it again."""
+        if self.problem in _problems:
+            _problems.remove(self.problem)
+        return self.problem
 
     def _kill(self):
         if self.proc.poll() is None:

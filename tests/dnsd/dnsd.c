@@ -15,7 +15,8 @@
  * One thread, one libev loop. Replies are built when the query arrives and sent when
  * their latency timer fires. UDP replies over MSG_UDP_MAX go out truncated with TC.
  * TCP: 2-byte length framing, any number of queries per connection, answered in the
- * order their timers fire. */
+ * order their timers fire. Answers that could not be sent, queries dropped over the
+ * in-flight cap and refused connections are counted and reported at exit. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
@@ -93,6 +94,9 @@ struct server {
     size_t npending;
     struct conn *conns;
     size_t nconns;
+    /* Counted, not logged one by one, so an overload does not flood stderr; the
+     * totals are printed at exit. */
+    unsigned long unsent, dropped, refused;
     unsigned char in[MSG_MAX];
     unsigned char out[MSG_MAX];
 };
@@ -247,8 +251,8 @@ static void send_reply(struct server *s, struct conn *c, const struct sockaddr *
 {
     if (c)
         conn_send(c, msg, len);
-    else
-        sendto(s->udp_fd, msg, len, MSG_NOSIGNAL, peer, peerlen);
+    else if (sendto(s->udp_fd, msg, len, MSG_NOSIGNAL, peer, peerlen) < 0)
+        s->unsent++;
 }
 
 static void pending_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -295,7 +299,7 @@ static void handle(struct server *s, struct conn *c, const unsigned char *m, siz
         return;
     }
     if (s->npending >= DNSD_PENDING_MAX || !(p = malloc(sizeof(*p) + b.len))) {
-        fprintf(stderr, "dnsd: too many answers in flight, query dropped\n");
+        s->dropped++;
         return;
     }
     p->srv = s;
@@ -368,7 +372,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (fd < 0)
         return;
     if (s->nconns >= DNSD_CONN_MAX || set_nonblock(fd) < 0 || !(c = calloc(1, sizeof(*c)))) {
-        fprintf(stderr, "dnsd: TCP connection refused (%zu open)\n", s->nconns);
+        s->refused++;
         close(fd);
         return;
     }
@@ -511,6 +515,11 @@ static int open_sockets(struct server *s, const char *addr, uint16_t port, uint1
 
 static void cleanup(struct server *s)
 {
+    if (s->unsent || s->dropped || s->refused)
+        fprintf(stderr, "dnsd: %lu UDP answers not sent (socket full), %lu queries "
+                        "dropped (%d answers in flight), %lu TCP connections refused "
+                        "(%d open)\n", s->unsent, s->dropped, DNSD_PENDING_MAX, s->refused,
+                DNSD_CONN_MAX);
     while (s->conns)
         conn_free(s->conns);
     while (s->udp_pending)

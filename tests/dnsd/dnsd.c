@@ -39,7 +39,7 @@
 /* TCP connections at once; more are closed at accept. */
 #define DNSD_CONN_MAX 1024
 /* Unsent TCP output per connection; a client that stops reading is cut off there. */
-#define DNSD_WBUF_MAX (8 * (MSG_MAX + 2))
+#define DNSD_WBUF_MAX (8 * (MSG_MAX + MSG_TCP_PREFIX))
 /* Datagrams read per wakeup, so TCP clients are not starved by a UDP flood. */
 #define DNSD_UDP_BATCH 64
 /* Socket buffers for benchmark bursts of thousands of queries. */
@@ -51,6 +51,7 @@
 /* Latency beyond an hour is a typo. */
 #define DNSD_LATENCY_MAX_MS 3600000UL
 #define MS_PER_S 1000.0
+#define DNSD_EXIT_USAGE 2
 
 struct server;
 struct conn;
@@ -77,7 +78,7 @@ struct conn {
     size_t rlen;
     unsigned char *wbuf;
     size_t wlen, wcap;
-    unsigned char rbuf[2 + MSG_MAX];
+    unsigned char rbuf[MSG_TCP_PREFIX + MSG_MAX];
 };
 
 struct server {
@@ -105,7 +106,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: dnsd -p PORT [-a ADDRESS] -z ZONEFILE [-l LATENCY_MS] "
                     "[-q QUERYLOG] [-n NEG_TTL]\n");
-    exit(2);
+    exit(DNSD_EXIT_USAGE);
 }
 
 static int parse_num(const char *s, unsigned long max, unsigned long *v)
@@ -130,7 +131,8 @@ static int set_nonblock(int fd)
 
 static void log_query(struct server *s, const struct msg_query *q)
 {
-    char name[MSG_NAME_TEXT_MAX], tbuf[16], line[MSG_NAME_TEXT_MAX + 32];
+    char name[MSG_NAME_TEXT_MAX], tbuf[MSG_TYPE_NAME_LEN];
+    char line[MSG_NAME_TEXT_MAX + MSG_TYPE_NAME_LEN + 2];
     int n;
 
     if (s->qlog_fd < 0)
@@ -219,7 +221,7 @@ static void conn_flush(struct conn *c)
 
 static void conn_send(struct conn *c, const unsigned char *msg, size_t len)
 {
-    size_t need = c->wlen + 2 + len;
+    size_t need = c->wlen + MSG_TCP_PREFIX + len;
 
     if (need > DNSD_WBUF_MAX) {
         fprintf(stderr, "dnsd: TCP client not reading, closing\n");
@@ -227,7 +229,7 @@ static void conn_send(struct conn *c, const unsigned char *msg, size_t len)
         return;
     }
     if (need > c->wcap) {
-        size_t cap = c->wcap ? c->wcap : 2 + MSG_MAX;
+        size_t cap = c->wcap ? c->wcap : MSG_TCP_PREFIX + MSG_MAX;
         unsigned char *w;
 
         while (cap < need)
@@ -241,7 +243,7 @@ static void conn_send(struct conn *c, const unsigned char *msg, size_t len)
     }
     c->wbuf[c->wlen] = (unsigned char)(len >> 8);
     c->wbuf[c->wlen + 1] = (unsigned char)len;
-    memcpy(c->wbuf + c->wlen + 2, msg, len);
+    memcpy(c->wbuf + c->wlen + MSG_TCP_PREFIX, msg, len);
     c->wlen = need;
     conn_flush(c);
 }
@@ -338,13 +340,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     } else {
         c->rlen += (size_t)n;
     }
-    while (!c->dead && c->rlen - off >= 2) {
+    while (!c->dead && c->rlen - off >= MSG_TCP_PREFIX) {
         size_t mlen = (size_t)c->rbuf[off] << 8 | c->rbuf[off + 1];
 
-        if (c->rlen - off - 2 < mlen)
+        if (c->rlen - off - MSG_TCP_PREFIX < mlen)
             break;
-        handle(c->srv, c, c->rbuf + off + 2, mlen, NULL, 0);
-        off += 2 + mlen;
+        handle(c->srv, c, c->rbuf + off + MSG_TCP_PREFIX, mlen, NULL, 0);
+        off += MSG_TCP_PREFIX + mlen;
     }
     memmove(c->rbuf, c->rbuf + off, c->rlen - off);
     c->rlen -= off;

@@ -57,13 +57,13 @@ enum msg_parse msg_parse_query(const unsigned char *m, size_t len, struct msg_qu
         if (lab == 0)
             break;
     }
-    if (off + 4 > len)
+    if (off + MSG_QFIXED_LEN > len)
         return MSG_FORMERR;
     q->qname = m + MSG_HEADER_LEN;
     q->qname_len = off - MSG_HEADER_LEN;
     q->qtype = get_u16(m + off);
     q->qclass = get_u16(m + off + 2);
-    q->qend = off + 4;
+    q->qend = off + MSG_QFIXED_LEN;
     if (((q->flags >> OPCODE_SHIFT) & OPCODE_MASK) != OPCODE_QUERY)
         return MSG_NOTIMP;
     return MSG_QUERY;
@@ -186,8 +186,8 @@ char *msg_name_text(const unsigned char *wire, char *dst)
             if (c > ' ' && c < 0x7f && c != '.' && c != '\\') {
                 dst[o++] = (char)c;
             } else {
-                snprintf(dst + o, 5, "\\%03u", c);
-                o += 4;
+                snprintf(dst + o, MSG_ESCAPE_LEN + 1, "\\%03u", c);
+                o += MSG_ESCAPE_LEN;
             }
         }
         wire += lab;

@@ -19,9 +19,19 @@
 #define MSG_NAME_MAX 255
 /* Longest label (RFC 1035 2.3.4). */
 #define MSG_LABEL_MAX 63
-/* Longest text form of a name: every byte may need a 4-byte \DDD escape. */
-#define MSG_NAME_TEXT_MAX (4 * MSG_NAME_MAX + 2)
+/* Longest text form of a name: every byte may need a \DDD escape. */
+#define MSG_NAME_TEXT_MAX (MSG_ESCAPE_LEN * MSG_NAME_MAX + 2)
 #define MSG_HEADER_LEN 12
+/* QTYPE and QCLASS after the question name (RFC 1035 4.1.2). */
+#define MSG_QFIXED_LEN 4
+/* TCP frames each message with a 2-byte length (RFC 1035 4.2.2). */
+#define MSG_TCP_PREFIX 2
+/* Longest character-string in TXT data: one length byte (RFC 1035 3.3). */
+#define MSG_CHARSTR_MAX 255
+/* "\DDD", the escaped form of one byte in a name's or string's text. */
+#define MSG_ESCAPE_LEN 4
+/* Room for the mnemonic of any type, "TYPE65535" included. */
+#define MSG_TYPE_NAME_LEN 16
 
 enum msg_type {
     MSG_T_A = 1,
@@ -98,7 +108,7 @@ void msg_truncate(struct msg_buf *b, const struct msg_query *q);
  * the zone produce). Returns dst. */
 char *msg_name_text(const unsigned char *wire, char *dst);
 
-/* Mnemonic of a type ("TXT"), or "TYPE<n>". buf holds at least 16 bytes. */
+/* Mnemonic of a type ("TXT"), or "TYPE<n>" written into buf (MSG_TYPE_NAME_LEN). */
 const char *msg_type_name(uint16_t type, char *buf, size_t size);
 
 /* Length of a valid wire name, root label included. */

@@ -328,7 +328,7 @@ static size_t parse_name(struct parser *p, const char *s, size_t n, unsigned cha
         }
         if (c == '\\') {
             if (ddd(s + i + 1, n - i - 1, &c) == 0) {
-                i += 4;
+                i += MSG_ESCAPE_LEN;
             } else if (i + 1 < n && !is_digit(s[i + 1])) {
                 c = (unsigned char)s[i + 1];
                 i += 2;
@@ -391,14 +391,14 @@ static int parse_strings(struct parser *p, struct cursor *c, unsigned char *out,
                     ch = (unsigned char)c->s[1];
                     c->s += 2;
                 } else if (ddd(c->s + 1, left, &ch) == 0) {
-                    c->s += 4;
+                    c->s += MSG_ESCAPE_LEN;
                 } else {
                     return perr(p, "bad escape in string (use \\\" \\\\ or \\DDD)");
                 }
             } else {
                 c->s++;
             }
-            if (out[lab] == 255) {
+            if (out[lab] == MSG_CHARSTR_MAX) {
                 if (o >= MSG_MAX)
                     return perr(p, "record data longer than %d bytes", MSG_MAX);
                 lab = o;

@@ -12,7 +12,8 @@ DNSD
 
 Dnsd(zone_text, latency_ms=0, neg_ttl=None, address="127.0.0.1")
     Starts build/dnsd on a port free for both UDP and TCP, serving zone_text (grammar
-    in tests/dnsd/zone.h). A bad zone raises DnsdError with dnsd's "FILE:LINE: reason".
+    in tests/dnsd/zone.h; bytes, or str written as latin-1 when every character fits,
+    else UTF-8). A bad zone raises DnsdError with dnsd's "FILE:LINE: reason".
     .port             its port
     .address          its address
     .server           "127.0.0.1:PORT", as [dns] servers wants it
@@ -32,7 +33,8 @@ Daemon(config=None, dns=None, args=(), env=None, wait=True)
         [server] listen = 127.0.0.1:<free port>, unix:<tmpdir>/policy.sock
         [dns]    servers = 127.0.0.1:<dns.port>      (only when dns is given)
         [log]    destination = stderr, level = debug
-    config is {"section": {"key": value}}; a list value writes the key once per item,
+    config is {"section": {"key": value}} (written as UTF-8); a list value writes the
+    key once per item,
     True/False write yes/no, None leaves the key out (removing a harness default).
     If config sets [server] listen, .port and .unix_path come from it.
     .port, .unix_path, .config_path, .dir
@@ -93,8 +95,8 @@ Readiness and reloads are awaited by polling with deadlines, never by sleeping b
 
 import atexit
 import itertools
-import random
 import os
+import random
 import re
 import shlex
 import shutil
@@ -183,11 +185,22 @@ def _wrapped():
     return bool(os.environ.get("SPF_POLICYD_WRAPPER", "").strip())
 
 
-def _write_atomic(path, text):
+def _write_atomic(path, data):
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="latin-1") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.rename(tmp, path)
+
+
+def _zone_bytes(zone):
+    """Zone text as dnsd reads it: bytes as given; a str whose characters are all
+    below 256 byte for byte (latin-1), any other str as UTF-8."""
+    if isinstance(zone, bytes):
+        return zone
+    try:
+        return zone.encode("latin-1")
+    except UnicodeEncodeError:
+        return zone.encode("utf-8")
 
 
 def _decode_name(text):
@@ -225,7 +238,7 @@ class Dnsd:
         self.zone_path = os.path.join(self.dir, "zone")
         self.query_log = os.path.join(self.dir, "queries.log")
         self._stderr_path = os.path.join(self.dir, "stderr.log")
-        _write_atomic(self.zone_path, zone_text)
+        _write_atomic(self.zone_path, _zone_bytes(zone_text))
         open(self.query_log, "w").close()
         args = [DNSD, "-p", "0", "-a", address,
                 "-z", self.zone_path, "-q", self.query_log]
@@ -295,7 +308,7 @@ class Dnsd:
     def reload(self, zone_text):
         with self._cond:
             start = len(self._lines)
-        _write_atomic(self.zone_path, zone_text)
+        _write_atomic(self.zone_path, _zone_bytes(zone_text))
         self.proc.send_signal(signal.SIGHUP)
         line = self._wait_line(start, ("dnsd reloaded", "dnsd reload failed"),
                                RELOAD_TIMEOUT)
@@ -392,7 +405,7 @@ class Daemon:
                 for item in value if isinstance(value, (list, tuple)) else [value]:
                     lines.append("%s = %s" % (key, _ini_value(item)))
             lines.append("")
-        _write_atomic(self.config_path, "\n".join(lines))
+        _write_atomic(self.config_path, "\n".join(lines).encode("utf-8"))
         listen = sections.get("server", {}).get("listen") or []
         if not isinstance(listen, (list, tuple)):
             listen = [listen]

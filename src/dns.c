@@ -497,8 +497,9 @@ static int type_known(int type)
 
 /* Writes "type:name" with name lower-cased and without its trailing dot; returns the
  * offset of the name in key, or -1 if name is no valid DNS name. Besides the length
- * rules, a name may not hold empty labels, spaces or control bytes, nor a backslash,
- * which c-ares would read as an escape and so ask for another name. */
+ * rules, a name may not hold empty labels or control bytes, nor a backslash, which
+ * c-ares would read as an escape and so ask for another name. Spaces are allowed: a
+ * macro expansion can put them in a name, and DNS labels may hold any byte. */
 static int key_make(char key[DNS_KEY_LEN], int type, const char *name)
 {
     size_t len = strnlen(name, DNS_NAME_MAX + 2), label = 0;
@@ -515,7 +516,7 @@ static int key_make(char key[DNS_KEY_LEN], int type, const char *name)
             if (label == 0)
                 return -1;
             label = 0;
-        } else if (c <= ' ' || c == 0x7f || c == '\\' || ++label > 63) {
+        } else if (c < ' ' || c == 0x7f || c == '\\' || ++label > 63) {
             return -1;
         }
         out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);

@@ -281,6 +281,20 @@ static int check_fetch(spf_check_t *c, const char *name, int type, int blocking)
     return 0;
 }
 
+/* What went wrong, for the header: libspf2 leaves the response's error code at
+ * "success" when a record does not compile, and puts the reason in its messages. */
+static void error_text(SPF_response_t *resp, char *out, size_t len)
+{
+    for (int i = 0; i < SPF_response_messages(resp); i++) {
+        SPF_error_t *e = SPF_response_message(resp, i);
+        if (SPF_error_errorp(e) && SPF_error_message(e)) {
+            snprintf(out, len, "%s", SPF_error_message(e));
+            return;
+        }
+    }
+    snprintf(out, len, "%s", SPF_strerror(SPF_response_errcode(resp)));
+}
+
 /* The default explanation's macros: the single letters of RFC 7208 7.3 without
  * transformers (which the native engine will bring); anything else stays as written. */
 static void expand_default(const spf_check_t *c, char *out, size_t len)
@@ -384,7 +398,7 @@ static void check_evaluate(spf_check_t *c)
         if (*c->run.problem)
             snprintf(comment, sizeof(comment), "%s", c->run.problem);
         else if (resp && (result == SPF_RES_PERMERROR || result == SPF_RES_TEMPERROR))
-            snprintf(comment, sizeof(comment), "%s", SPF_strerror(SPF_response_errcode(resp)));
+            error_text(resp, comment, sizeof(comment));
         if (result == SPF_RES_FAIL && resp && SPF_response_get_explanation(resp)) {
             const char *e = SPF_response_get_explanation(resp);
             if (strcmp(e, SPF_DEFAULT_EXP_TOKEN) == 0)

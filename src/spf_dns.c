@@ -282,7 +282,7 @@ static void note_prefetch(spf_dns_run_t *run, const char *record, const char *do
     int addr_type = run->family == AF_INET6 ? DNS_T_AAAA : DNS_T_A;
 
     while (*p) {
-        char term[SPF_DNS_TERM_MAX + 1], name[DNS_NAME_MAX + 1];
+        char term[SPF_DNS_TERM_MAX + 1], target_name[SPF_DNS_TERM_MAX + 1], name[DNS_NAME_MAX + 1];
         const char *t, *target = NULL;
         size_t n = 0;
         int type = 0;
@@ -317,9 +317,9 @@ static void note_prefetch(spf_dns_run_t *run, const char *record, const char *do
         }
         if (!target || strchr(target, '%'))
             continue;
-        snprintf(term, sizeof(term), "%s", target);
-        term[strcspn(term, "/")] = '\0';
-        if (spf_dns_normalize(name, term) == 0 && !spf_dns_run_find(run, name, type))
+        snprintf(target_name, sizeof(target_name), "%s", target);
+        target_name[strcspn(target_name, "/")] = '\0';
+        if (spf_dns_normalize(name, target_name) == 0 && !spf_dns_run_find(run, name, type))
             key_add(run->prefetch, &run->nprefetch, SPF_DNS_MAX_PREFETCH, name, type);
     }
 }

@@ -3,7 +3,8 @@
  * A connection is in one of four states:
  *   reading  io watches EV_READ, the idle timer runs, buffered bytes are scanned;
  *   busy     a policy check is in flight: nothing is read (Postfix sends one request
- *            and waits), the idle timer is stopped (the check has its own budget);
+ *            and waits) but EOF is noticed and cancels the check; the idle timer is
+ *            stopped (the check has its own budget);
  *   writing  a reply did not fit the socket: io watches EV_WRITE, and the idle timer
  *            runs so a peer that never reads cannot pin the connection;
  *   closed   watchers stopped, descriptor closed, check cancelled; the struct waits
@@ -304,7 +305,7 @@ static void conn_process(server_conn_t *c)
     case POLICY_SCAN_READY:
         break;
     }
-    if (!c->req && !(c->req = malloc(sizeof(*c->req)))) {
+    if (!(c->req = malloc(sizeof(*c->req)))) {
         log_error("%s: no memory for a request", c->peer);
         s->stats.errors_closed++;
         conn_close(c);
@@ -319,7 +320,7 @@ static void conn_process(server_conn_t *c)
     memmove(c->in, c->in + blen, c->in_len);
     s->stats.requests++;
     s->stats.busy++;
-    ev_io_stop(s->loop, &c->io);
+    /* The io watcher stays on, but only to notice the peer leaving (conn_read). */
     ev_timer_stop(s->loop, &c->idle);
     c->job = policy_check(s->policy, c->id, c->req, conn_reply, c);
     if (!c->job) {
@@ -330,10 +331,36 @@ static void conn_process(server_conn_t *c)
     }
 }
 
+/* While a check runs nothing is read, so the next request waits its turn in the
+ * kernel; a peek tells whether the peer went away, which cancels the check. */
+static void conn_peek(server_conn_t *c)
+{
+    char byte;
+    ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK);
+
+    if (n > 0) {
+        ev_io_stop(c->server->loop, &c->io);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n == 0) {
+        log_info("%s: disconnected while its request was being checked", c->peer);
+    } else {
+        log_info("%s: read: %s", c->peer, strerror(errno));
+        c->server->stats.errors_closed++;
+    }
+    conn_close(c);
+}
+
 static void conn_read(server_conn_t *c)
 {
     ssize_t n;
 
+    if (c->job) {
+        conn_peek(c);
+        return;
+    }
     if (!c->in) {
         c->in = malloc(SERVER_IN_INITIAL);
         c->in_cap = SERVER_IN_INITIAL;

@@ -584,7 +584,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t limit = (uint64_t)(r->opt.timeout * 1e9), t = now_ns();
     (void)loop;
     (void)revents;
-    for (unsigned i = 0; i < r->opt.conns && !r->setup_failed; i++) {
+    for (unsigned i = 0; i < r->opt.conns; i++) {
         struct conn *c = &r->conns[i];
         if (t - c->since_ns <= limit)
             continue;
@@ -684,9 +684,9 @@ static int parse_cidr(const char *s, uint32_t *net, uint32_t *hosts)
     /* At least 2 usable addresses after the network and broadcast ones. */
     if (inet_pton(AF_INET, addr, &in) != 1 || parse_u64(slash + 1, 0, 30, &bits) < 0)
         return -1;
-    uint32_t size = (uint32_t)1 << (32 - bits);
-    *net = ntohl(in.s_addr) & ~(size - 1);
-    *hosts = size - 2;
+    uint64_t size = (uint64_t)1 << (32 - bits);
+    *net = ntohl(in.s_addr) & (uint32_t)~(size - 1);
+    *hosts = (uint32_t)(size - 2);
     return 0;
 }
 

@@ -50,8 +50,14 @@
 #define SERVER_ACCEPT_BACKOFF 1.0
 /* "[" IPv6 "]:" port and NUL. */
 #define SERVER_PEER_LEN (INET6_ADDRSTRLEN + 8)
-/* Decimal digits of a TCP port. */
+/* TCP ports are 16 bits; their text is up to 5 digits and a NUL. */
+#define SERVER_PORT_MAX 65535
 #define SERVER_PORT_LEN 6
+/* Directories created above a unix socket: others must reach the socket (its own
+ * mode says who may connect), only root may change the directory. */
+#define SERVER_DIR_MODE 0755
+
+static const char server_unix_prefix[] = "unix:";
 
 typedef struct server_listener {
     ev_io io;
@@ -599,7 +605,7 @@ static server_listener_t *listener_add(server_t *s, int fd, const char *name)
     return l;
 }
 
-/* Creates every missing directory above path, mode 0755. */
+/* Creates every missing directory above path. */
 static int make_parents(const char *path, const char *name, char err[SERVER_ERR_LEN])
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -610,7 +616,7 @@ static int make_parents(const char *path, const char *name, char err[SERVER_ERR_
         if (dir[i] != '/')
             continue;
         dir[i] = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        if (mkdir(dir, SERVER_DIR_MODE) < 0 && errno != EEXIST) {
             snprintf(err, SERVER_ERR_LEN, "listen %s: mkdir %s: %s", name, dir, strerror(errno));
             return -1;
         }
@@ -660,7 +666,7 @@ static int remove_stale_socket(const char *path, const char *name, char err[SERV
 static int listen_unix(server_t *s, const char *name, const struct config *cfg,
                        char err[SERVER_ERR_LEN])
 {
-    const char *path = name + strlen("unix:");
+    const char *path = name + sizeof(server_unix_prefix) - 1;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
@@ -795,11 +801,11 @@ static int listen_inet(server_t *s, const char *name, char err[SERVER_ERR_LEN])
         }
         snprintf(host, sizeof(host), "%.*s", (int)(colon - name), name);
     }
-    for (p = colon + 1; *p >= '0' && *p <= '9' && portnum <= 65535; p++)
+    for (p = colon + 1; *p >= '0' && *p <= '9' && portnum <= SERVER_PORT_MAX; p++)
         portnum = portnum * 10 + (unsigned long)(*p - '0');
-    if (*p || p == colon + 1 || portnum == 0 || portnum > 65535 || host[0] == '\0') {
-        snprintf(err, SERVER_ERR_LEN, "listen %s: expected host:port with a port of 1-65535",
-                 name);
+    if (*p || p == colon + 1 || portnum == 0 || portnum > SERVER_PORT_MAX || host[0] == '\0') {
+        snprintf(err, SERVER_ERR_LEN, "listen %s: expected host:port with a port of 1-%d",
+                 name, SERVER_PORT_MAX);
         return -1;
     }
     snprintf(port, sizeof(port), "%lu", portnum);
@@ -852,7 +858,7 @@ server_t *server_new(struct ev_loop *loop, const struct config *cfg, struct poli
     for (i = 0; i < cfg->nlisten; i++) {
         int rc;
         memcpy(s->listen[i], cfg->listen[i], sizeof(s->listen[i]));
-        if (strncmp(cfg->listen[i], "unix:", 5) == 0)
+        if (strncmp(cfg->listen[i], server_unix_prefix, sizeof(server_unix_prefix) - 1) == 0)
             rc = listen_unix(s, cfg->listen[i], cfg, err);
         else
             rc = listen_inet(s, cfg->listen[i], err);

@@ -23,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static policy_request_t req;
 static char buf[POLICY_REQUEST_MAX];
 
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static void check_field(const char *v)
 {
     const char *end = req.storage + sizeof(req.storage);
@@ -46,9 +51,8 @@ static void check_block(const char *block, size_t len)
             abort();
         /* Errors about the block's framing mean scanner and parser disagree (only
          * "request=..." errors quote the peer, so these texts are all ours). */
-        if (strncmp(err, "request not ended", 17) == 0 ||
-            strncmp(err, "request longer", 14) == 0 ||
-            (strncmp(err, "line ", 5) == 0 &&
+        if (starts_with(err, "request not ended") || starts_with(err, "request longer") ||
+            (starts_with(err, "line ") &&
              (strstr(err, "no newline") || strstr(err, "after the empty line"))))
             abort();
         return;

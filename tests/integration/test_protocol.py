@@ -5,17 +5,22 @@ Clients in 192.0.2.0/24 and 2001:db8:1::/48 are in [skip] clients, so they are
 answered without DNS; 198.51.100.7 and 2001:db8::7 are really checked against a
 dnsd zone in which example.com allows only 192.0.2.0/24."""
 
+import grp
 import os
+import pwd
 import random
 import re
 import resource
 import select
+import shutil
 import socket
+import stat
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Daemon, Dnsd, PolicyClient, Results, request  # noqa: E402
+from harness import Daemon, Dnsd, PolicyClient, Results, free_port, request  # noqa: E402
 
 ZONE = 'example.com TXT 300 "v=spf1 ip4:192.0.2.0/24 -all"\nhang.example TIMEOUT\n'
 CONFIG = {
@@ -385,6 +390,102 @@ def test_protocol_drain():
     slow.stop()
 
 
+def start_failure(listen, server=None):
+    """Starts a daemon that must refuse to start; returns (exit code, log)."""
+    bad = Daemon(config=dict(CONFIG, server=dict(server or {}, listen=listen)), dns=dnsd,
+                 wait=False)
+    try:
+        code = bad.proc.wait(DEADLINE * 6)
+    except Exception:
+        code = None
+    bad.stop()
+    bad.claim_problem()
+    return code, bad.log()
+
+
+def test_protocol_unix_socket_setup():
+    """Missing directories are made, the mode and owner are applied, a stale socket
+    file is replaced, and anything else at the path stops the daemon at start."""
+    base = tempfile.mkdtemp(prefix="spf-policyd-sock-", dir="/tmp")
+    # The unix socket is listed first: it exists before the TCP port the harness
+    # polls for readiness accepts anything.
+    try:
+        path = os.path.join(base, "run", "spf", "policy.sock")
+        tcp = "127.0.0.1:%d" % free_port()
+        nobody = pwd.getpwnam("nobody")
+        group = grp.getgrgid(nobody.pw_gid).gr_name
+        ud = Daemon(config=dict(CONFIG, server={
+            "listen": ["unix:" + path, tcp], "socket_mode": "0660",
+            "socket_owner": "nobody", "socket_group": group}), dns=dnsd)
+        st = os.stat(path)
+        r.check("unix_setup_mode", stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode))
+        r.check("unix_setup_owner", (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid),
+                (st.st_uid, st.st_gid))
+        dmode = stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode)
+        r.check("unix_setup_dir_mode", dmode == 0o755, oct(dmode))
+        with PolicyClient(path=path) as c:
+            got = c.ask(request())
+        r.check("unix_setup_serves", got == SKIPPED_V4, got)
+
+        code, log = start_failure(["unix:" + path])
+        r.check("unix_live_socket_refused",
+                code == 1 and "listen unix:%s: another process is listening on it" % path
+                in log, (code, log[-500:]))
+        r.check("unix_live_socket_kept", os.path.exists(path))
+        r.check("unix_setup_exit", ud.stop() == 0)
+        r.check("unix_socket_removed_at_exit", not os.path.exists(path))
+
+        # A socket file nobody listens on (a crash leaves one) is replaced.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as leftover:
+            leftover.bind(path)
+        stale = Daemon(config=dict(CONFIG, server={"listen": ["unix:" + path, tcp]}),
+                       dns=dnsd)
+        with PolicyClient(path=path) as c:
+            got = c.ask(request())
+        r.check("unix_stale_replaced", got == SKIPPED_V4, got)
+        r.check("unix_stale_exit", stale.stop() == 0)
+
+        with open(path, "w") as f:
+            f.write("not a socket\n")
+        code, log = start_failure(["unix:" + path])
+        r.check("unix_not_a_socket",
+                code == 1 and "listen unix:%s: exists and is not a socket" % path in log,
+                (code, log[-500:]))
+        with open(path) as f:
+            r.check("unix_not_a_socket_untouched", f.read() == "not a socket\n")
+        os.unlink(path)
+
+        code, log = start_failure(["unix:" + path], {"socket_owner": "no-such-user-x"})
+        r.check("unix_unknown_owner",
+                code == 1 and "socket_owner 'no-such-user-x': unknown user" in log,
+                (code, log[-500:]))
+        r.check("unix_unknown_owner_no_file", not os.path.exists(path))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_protocol_tcp_port_in_use():
+    code, log = start_failure(["127.0.0.1:%d" % d.port])
+    r.check("tcp_port_in_use",
+            code == 1 and "listen 127.0.0.1:%d: bind: Address already in use" % d.port in log,
+            (code, log[-500:]))
+    still_serving("tcp_port_in_use")
+
+
+def test_protocol_tcp_ipv6_listener():
+    port = free_port("::1")
+    v6 = Daemon(config=dict(CONFIG, server={"listen": "[::1]:%d" % port}), dns=dnsd)
+    with PolicyClient(port=port, host="::1") as c:
+        got = c.ask(request())
+        who = "[::1]:%d" % c.sock.getsockname()[1]
+        c.send_raw(b"junk\n\n")
+        r.check("ipv6_listener_bad_closed", c.read_reply() is None)
+    r.check("ipv6_listener_serves", got == SKIPPED_V4, got)
+    r.check("ipv6_listener_peer_named",
+            "%s: line 1: no '=' in attribute" % who in v6.log(), v6.log()[-500:])
+    r.check("ipv6_listener_exit", v6.stop() == 0)
+
+
 for fn in (test_protocol_split_writes, test_protocol_split_sizes, test_protocol_reuse_100,
            test_protocol_pipelined, test_protocol_line_too_long, test_protocol_line_max_fits,
            test_protocol_request_too_long, test_protocol_request_max_fits,
@@ -392,7 +493,9 @@ for fn in (test_protocol_split_writes, test_protocol_split_sizes, test_protocol_
            test_protocol_disconnect_during_check, test_protocol_unix_socket,
            test_protocol_ipv6, test_protocol_shuffled_and_unknown, test_protocol_crlf,
            test_protocol_one_header_per_message, test_protocol_concurrent_1000,
-           test_protocol_idle_timeout, test_protocol_max_connections, test_protocol_drain):
+           test_protocol_idle_timeout, test_protocol_max_connections, test_protocol_drain,
+           test_protocol_unix_socket_setup, test_protocol_tcp_port_in_use,
+           test_protocol_tcp_ipv6_listener):
     r.run(fn)
 r.check("daemon_exit_code", d.stop() == 0, d.log()[-2000:])
 dnsd.stop()

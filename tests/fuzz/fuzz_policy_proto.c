@@ -3,7 +3,9 @@
  * Build and run from the top of the tree:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *       tests/fuzz/fuzz_policy_proto.c src/policy_proto.c -o build/fuzz_policy_proto
- *   build/fuzz_policy_proto -max_len=40000 tests/fuzz/corpus/policy_proto
+ *   mkdir -p build/fuzz-corpus
+ *   build/fuzz_policy_proto -max_len=40000 build/fuzz-corpus tests/fuzz/corpus/policy_proto
+ * (new inputs go to the first directory, so the seeds stay as committed).
  *
  * The input's first byte picks the chunk size the bytes arrive in, the rest is the
  * stream. It is fed to the scanner the way the server does (a buffer of at most

@@ -33,6 +33,8 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 UNIT_SAN_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit-san/%)
 DNSD    = $(BUILD)/dnsd
+FUZZERS = $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 30
 LOADGEN = $(BUILD)/loadgen
 
 # Debian packages: what the daemon needs to build, and what its tests need on top.
@@ -75,6 +77,11 @@ $(DNSD): $(wildcard tests/dnsd/*.c tests/dnsd/*.h) | $(BUILD)
 $(LOADGEN): $(wildcard tests/bench/*.c) | $(BUILD)
 	$(CC) $(REAL_CFLAGS) -o $@ $(wildcard tests/bench/*.c) -lev -lm
 
+# libFuzzer harnesses link the one module they exercise, named like the harness.
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c src/%.c $(wildcard include/*.h) | $(BUILD)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
+	  -o $@ tests/fuzz/fuzz_$*.c src/$*.c
+
 $(BUILD) $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/unit-san:
 	mkdir -p $@
 
@@ -111,6 +118,9 @@ valgrind: $(BIN) $(DNSD)
 	@SPF_POLICYD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	  tests/lib/run-tests valgrind $(sort $(wildcard tests/integration/test_*.py))
 
+fuzz: $(FUZZERS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/lib/run-tests fuzz tests/fuzz/run-fuzz
+
 e2e: $(BIN) $(DNSD)
 	@tests/lib/run-tests e2e $(wildcard tests/e2e/test_*.py)
 
@@ -124,6 +134,7 @@ check: test-deps
 	-$(MAKE) --no-print-directory conformance
 	-$(MAKE) --no-print-directory valgrind
 	-$(MAKE) --no-print-directory e2e
+	-$(MAKE) --no-print-directory fuzz
 	@tests/lib/summarize $(BUILD)/results
 
 install: $(BIN)

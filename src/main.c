@@ -260,6 +260,11 @@ int main(int argc, char **argv)
     ev_signal_stop(d.loop, &d.sigterm);
     ev_signal_stop(d.loop, &d.sigint);
     ev_signal_stop(d.loop, &d.sighup);
+    /* Stopping a watcher restores the default action: a second TERM now must not
+     * kill the teardown halfway. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     daemon_free(&d);
     ev_loop_destroy(d.loop);
     log_info("stopped");

@@ -1,4 +1,4 @@
-"""The openspf SPF test suite (YAML, /work/shared/testdata) as dnsd zones and cases.
+"""The openspf SPF test suite (YAML, ../shared/testdata beside the repository) as dnsd zones and cases.
 
     from spfsuite import load, SUITES
     for scenario in load(SUITES["rfc7208"]):
@@ -37,7 +37,9 @@ import sys
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTDATA = os.environ.get("SPF_TESTDATA", "/work/shared/testdata")
+# The project's shared/ sits beside the repository (as CI checks it out).
+TESTDATA = os.environ.get(
+    "SPF_TESTDATA", os.path.join(HERE, "..", "..", "..", "shared", "testdata"))
 SUITES = {
     "rfc7208": os.path.join(TESTDATA, "rfc7208-tests.yml"),
     "rfc4408": os.path.join(TESTDATA, "rfc4408-tests.yml"),

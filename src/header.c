@@ -5,8 +5,6 @@
  * because the content filter downstream trusts the first such header it sees. */
 #include "header.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Cap on one untrusted value inside a header, so a long sender cannot push the
@@ -19,26 +17,28 @@ typedef struct hbuf {
     int overflow;
 } hbuf_t;
 
-static void put(hbuf_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(hbuf_t *h, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (h->overflow)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(h->buf + h->used, h->len - h->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= h->len - h->used)
-        h->overflow = 1;
-    else
-        h->used += (size_t)n;
-}
-
+/* Appends stop at the first byte that does not fit, and the header is refused: a cut
+ * header would be a lie. No printf on this path: it runs for every message. */
 static void put_char(hbuf_t *h, char ch)
 {
-    put(h, "%c", ch);
+    if (h->used + 1 >= h->len) {
+        h->overflow = 1;
+        return;
+    }
+    h->buf[h->used++] = ch;
+    h->buf[h->used] = '\0';
+}
+
+static void put(hbuf_t *h, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (h->overflow || h->used + n >= h->len) {
+        h->overflow = 1;
+        return;
+    }
+    memcpy(h->buf + h->used, s, n + 1);
+    h->used += n;
 }
 
 static int printable(unsigned char ch)
@@ -100,7 +100,7 @@ static void put_quoted(hbuf_t *h, const char *s)
 static void put_value(hbuf_t *h, const char *s)
 {
     if (is_dot_atom(s) && strlen(s) <= HEADER_VALUE_MAX)
-        put(h, "%s", s);
+        put(h, s);
     else
         put_quoted(h, s);
 }
@@ -109,25 +109,33 @@ static void put_default_comment(hbuf_t *h, const header_info_t *i)
 {
     const char *from = i->envelope_from;
 
-    put(h, "%s: ", i->receiver);
+    put(h, i->receiver);
+    put(h, ": ");
     switch (i->result) {
     case SPF_RES_PASS:
         put(h, "domain of ");
         put_comment_text(h, from);
-        put(h, " designates %s as permitted sender", i->client_ip);
+        put(h, " designates ");
+        put(h, i->client_ip);
+        put(h, " as permitted sender");
         break;
     case SPF_RES_FAIL:
         put(h, "domain of ");
         put_comment_text(h, from);
-        put(h, " does not designate %s as permitted sender", i->client_ip);
+        put(h, " does not designate ");
+        put(h, i->client_ip);
+        put(h, " as permitted sender");
         break;
     case SPF_RES_SOFTFAIL:
         put(h, "domain of transitioning ");
         put_comment_text(h, from);
-        put(h, " does not designate %s as permitted sender", i->client_ip);
+        put(h, " does not designate ");
+        put(h, i->client_ip);
+        put(h, " as permitted sender");
         break;
     case SPF_RES_NEUTRAL:
-        put(h, "%s is neither permitted nor denied by domain of ", i->client_ip);
+        put(h, i->client_ip);
+        put(h, " is neither permitted nor denied by domain of ");
         put_comment_text(h, from);
         break;
     case SPF_RES_NONE:
@@ -150,14 +158,19 @@ int header_received_spf(char *buf, size_t len, const header_info_t *i)
 {
     hbuf_t h = { buf, len, 0, 0 };
 
-    put(&h, "Received-SPF: %s (", spf_result_name(i->result));
+    put(&h, "Received-SPF: ");
+    put(&h, spf_result_name(i->result));
+    put(&h, " (");
     if (i->comment && *i->comment) {
-        put(&h, "%s: ", i->receiver);
+        put(&h, i->receiver);
+        put(&h, ": ");
         put_comment_text(&h, i->comment);
     } else {
         put_default_comment(&h, i);
     }
-    put(&h, ") client-ip=%s; envelope-from=", i->client_ip);
+    put(&h, ") client-ip=");
+    put(&h, i->client_ip);
+    put(&h, "; envelope-from=");
     put_quoted(&h, i->envelope_from);
     put(&h, "; helo=");
     put_value(&h, i->helo ? i->helo : "");
@@ -171,7 +184,8 @@ int header_received_spf(char *buf, size_t len, const header_info_t *i)
         put(&h, "; problem=");
         put_quoted(&h, i->problem);
     }
-    put(&h, "; identity=%s", spf_identity_name(i->identity));
+    put(&h, "; identity=");
+    put(&h, spf_identity_name(i->identity));
     return h.overflow ? -1 : (int)h.used;
 }
 
@@ -181,7 +195,8 @@ int header_auth_results(char *buf, size_t len, const char *authserv_id, const he
 
     put(&h, "Authentication-Results: ");
     put_value(&h, authserv_id);
-    put(&h, "; spf=%s", spf_result_name(i->result));
+    put(&h, "; spf=");
+    put(&h, spf_result_name(i->result));
     if (i->comment && *i->comment) {
         put(&h, " (");
         put_comment_text(&h, i->comment);

@@ -98,6 +98,15 @@ struct policy {
     policy_stats_t stats;
 };
 
+/* snprintf(dst, len, "%s", src) for the per-request path, where printf shows. */
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    size_t n = strnlen(src, len - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static const char *receiver_of(const policy_t *p)
 {
     return *p->cfg.receiver ? p->cfg.receiver : p->hostname;
@@ -264,7 +273,16 @@ void policy_free(policy_t *p)
 
 static void memo_key(char key[32], unsigned long long conn_id)
 {
-    snprintf(key, 32, "%llu", conn_id);
+    char digits[24];
+    size_t n = 0;
+
+    do {
+        digits[n++] = (char)('0' + conn_id % 10);
+        conn_id /= 10;
+    } while (conn_id);
+    for (size_t i = 0; i < n; i++)
+        key[i] = digits[n - 1 - i];
+    key[n] = '\0';
 }
 
 void policy_conn_closed(policy_t *p, unsigned long long conn_id)
@@ -285,7 +303,9 @@ static void job_reply(policy_job_t *j, const char *reply, enum action a)
 
     if ((unsigned)a < ACTION_COUNT)
         j->p->stats.actions[a]++;
-    log_info("%s: client=%s[%s], helo=<%s>, from=<%s>, helo_result=%s, mailfrom_result=%s, "
+    /* The samples cost more than the rest of a cached decision: only when logged. */
+    if (log_get_level() <= LOG_LEVEL_INFO)
+        log_info("%s: client=%s[%s], helo=<%s>, from=<%s>, helo_result=%s, mailfrom_result=%s, "
              "action=%s, %.1f ms",
              log_sample(id, idsrc, strlen(idsrc)),
              log_sample(name, r->client_name, strlen(r->client_name)),
@@ -304,20 +324,24 @@ static void job_reply(policy_job_t *j, const char *reply, enum action a)
 static void memo_store(policy_job_t *j, int final, const char *reply, const char *second)
 {
     char key[32];
+    double now = ev_now(j->p->loop);
     memo_t *m;
 
     if (!*j->req->instance)
         return;
-    m = calloc(1, sizeof(*m));
-    if (!m)
-        return;
-    snprintf(m->instance, sizeof(m->instance), "%s", j->req->instance);
-    m->final = final;
-    snprintf(m->reply, sizeof(m->reply), "%s", reply);
-    snprintf(m->second_header, sizeof(m->second_header), "%s", second ? second : "");
     memo_key(key, j->conn_id);
-    cache_put(j->p->memos, key, m, ev_now(j->p->loop) + j->p->cfg.idle_timeout + 3600,
-              ev_now(j->p->loop));
+    /* One memo per connection (one SMTP session at a time), reused message after
+     * message. */
+    m = cache_get(j->p->memos, key, now, NULL);
+    if (!m) {
+        m = malloc(sizeof(*m));
+        if (!m || cache_put(j->p->memos, key, m, now + j->p->cfg.idle_timeout + 3600, now) < 0)
+            return;
+    }
+    copy_str(m->instance, sizeof(m->instance), j->req->instance);
+    m->final = final;
+    copy_str(m->reply, sizeof(m->reply), reply);
+    copy_str(m->second_header, sizeof(m->second_header), second ? second : "");
 }
 
 static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_copy_t *v,
@@ -328,10 +352,12 @@ static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_co
     h->identity = id;
     h->client_ip = j->ipstr;
     h->helo = j->req->helo_name;
-    if (j->null_sender || id == SPF_ID_HELO)
-        snprintf(from, fromlen, "postmaster@%s", j->req->helo_name);
-    else
-        snprintf(from, fromlen, "%s", j->req->sender);
+    if (j->null_sender || id == SPF_ID_HELO) {
+        memcpy(from, "postmaster@", 11);
+        copy_str(from + 11, fromlen - 11, j->req->helo_name);
+    } else {
+        copy_str(from, fromlen, j->req->sender);
+    }
     h->envelope_from = from;
     h->domain = id == SPF_ID_HELO || j->null_sender ? (*j->helo ? j->helo : j->req->helo_name)
                                                     : (*j->from_domain ? j->from_domain : "");
@@ -345,10 +371,11 @@ static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_co
 static void reply_accept(policy_job_t *j, const verdict_copy_t *v, const char *comment,
                          enum action a)
 {
-    char rs[HEADER_MAX], ar[HEADER_MAX], from[600], reply[HEADER_MAX + 16];
+    static const char prepend[] = "PREPEND ";
+    char reply[sizeof(prepend) - 1 + HEADER_MAX], ar[HEADER_MAX], from[600];
     header_info_t h;
     enum header_style style = j->p->cfg.header_style;
-    int rsn, arn;
+    int n = 0;
 
     if (a == ACTION_DUNNO || style == HEADER_NONE) {
         memo_store(j, 0, "DUNNO", NULL);
@@ -356,14 +383,18 @@ static void reply_accept(policy_job_t *j, const verdict_copy_t *v, const char *c
         return;
     }
     header_info_fill(j, &h, v, SPF_ID_MAILFROM, comment, from, sizeof(from));
-    rsn = header_received_spf(rs, sizeof(rs), &h);
-    arn = header_auth_results(ar, sizeof(ar), authserv_of(j->p), &h);
-    if (rsn < 0 || arn < 0) {
+    memcpy(reply, prepend, sizeof(prepend));
+    if (style == HEADER_AUTH_RESULTS)
+        n = header_auth_results(reply + sizeof(prepend) - 1, HEADER_MAX, authserv_of(j->p), &h);
+    else
+        n = header_received_spf(reply + sizeof(prepend) - 1, HEADER_MAX, &h);
+    if (n >= 0 && style == HEADER_BOTH)
+        n = header_auth_results(ar, sizeof(ar), authserv_of(j->p), &h);
+    if (n < 0) {
         log_error("%s: header does not fit in %d bytes", j->ipstr, HEADER_MAX);
         job_reply(j, NULL, ACTION_DUNNO);
         return;
     }
-    snprintf(reply, sizeof(reply), "PREPEND %s", style == HEADER_AUTH_RESULTS ? ar : rs);
     memo_store(j, 0, "DUNNO", style == HEADER_BOTH ? ar : NULL);
     job_reply(j, reply, ACTION_PREPEND);
 }
@@ -396,14 +427,15 @@ static void reply_refuse(policy_job_t *j, const verdict_copy_t *v, enum spf_iden
 
 static void job_step(policy_job_t *j);
 
+
 static void verdict_copy_from(verdict_copy_t *dst, enum spf_result r, unsigned uses,
                               const char *explanation, const char *comment)
 {
     dst->done = 1;
     dst->result = r;
     dst->uses = uses;
-    snprintf(dst->explanation, sizeof(dst->explanation), "%s", explanation);
-    snprintf(dst->comment, sizeof(dst->comment), "%s", comment);
+    copy_str(dst->explanation, sizeof(dst->explanation), explanation);
+    copy_str(dst->comment, sizeof(dst->comment), comment);
 }
 
 /* Cache keys: the IP and domain always; the local part and HELO only when the records
@@ -411,9 +443,19 @@ static void verdict_copy_from(verdict_copy_t *dst, enum spf_result r, unsigned u
 static void verdict_key(char key[POLICY_KEY_MAX], const policy_job_t *j, const char *local,
                         const char *domain, unsigned uses)
 {
-    snprintf(key, POLICY_KEY_MAX, "%s|%s%s%s%s%s", j->ipstr, domain,
-             uses & SPF_USES_LOCALPART ? "|l=" : "", uses & SPF_USES_LOCALPART ? local : "",
-             uses & SPF_USES_HELO ? "|h=" : "", uses & SPF_USES_HELO ? j->req->helo_name : "");
+    const char *parts[] = {
+        j->ipstr, "|", domain,
+        uses & SPF_USES_LOCALPART ? "|l=" : "", uses & SPF_USES_LOCALPART ? local : "",
+        uses & SPF_USES_HELO ? "|h=" : "", uses & SPF_USES_HELO ? j->req->helo_name : "",
+    };
+    size_t o = 0;
+
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        size_t n = strnlen(parts[i], POLICY_KEY_MAX - 1 - o);
+        memcpy(key + o, parts[i], n);
+        o += n;
+    }
+    key[o] = '\0';
 }
 
 static const cached_verdict_t *verdict_lookup(policy_job_t *j, const char *local, const char *domain)
@@ -781,8 +823,10 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     at = strrchr(r->sender, '@');
     if (!j->null_sender) {
         size_t llen = at ? (size_t)(at - r->sender) : 0;
-        snprintf(j->from_local, sizeof(j->from_local), "%.*s", (int)(llen < 255 ? llen : 255),
-                 r->sender);
+        if (llen > sizeof(j->from_local) - 1)
+            llen = sizeof(j->from_local) - 1;
+        memcpy(j->from_local, r->sender, llen);
+        j->from_local[llen] = '\0';
         /* RFC 7208 4.3: an empty local part is "postmaster". */
         if (!*j->from_local)
             snprintf(j->from_local, sizeof(j->from_local), "postmaster");

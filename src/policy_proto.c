@@ -34,25 +34,29 @@ static const char policy_request_name[] = "smtpd_access_policy";
 
 static const struct {
     const char *name;
+    size_t len;
     size_t offset;
 } policy_fields[] = {
-    {"request", offsetof(policy_request_t, request)},
-    {"protocol_state", offsetof(policy_request_t, protocol_state)},
-    {"protocol_name", offsetof(policy_request_t, protocol_name)},
-    {"client_address", offsetof(policy_request_t, client_address)},
-    {"client_name", offsetof(policy_request_t, client_name)},
-    {"reverse_client_name", offsetof(policy_request_t, reverse_client_name)},
-    {"helo_name", offsetof(policy_request_t, helo_name)},
-    {"sender", offsetof(policy_request_t, sender)},
-    {"recipient", offsetof(policy_request_t, recipient)},
-    {"recipient_count", offsetof(policy_request_t, recipient_count)},
-    {"queue_id", offsetof(policy_request_t, queue_id)},
-    {"instance", offsetof(policy_request_t, instance)},
-    {"sasl_method", offsetof(policy_request_t, sasl_method)},
-    {"sasl_username", offsetof(policy_request_t, sasl_username)},
-    {"policy_context", offsetof(policy_request_t, policy_context)},
-    {"server_address", offsetof(policy_request_t, server_address)},
-    {"server_port", offsetof(policy_request_t, server_port)},
+/* Lengths are compile-time: this table is searched for every attribute line. */
+#define POLICY_FIELD(f) {#f, sizeof(#f) - 1, offsetof(policy_request_t, f)}
+    POLICY_FIELD(request),
+    POLICY_FIELD(protocol_state),
+    POLICY_FIELD(protocol_name),
+    POLICY_FIELD(client_address),
+    POLICY_FIELD(client_name),
+    POLICY_FIELD(reverse_client_name),
+    POLICY_FIELD(helo_name),
+    POLICY_FIELD(sender),
+    POLICY_FIELD(recipient),
+    POLICY_FIELD(recipient_count),
+    POLICY_FIELD(queue_id),
+    POLICY_FIELD(instance),
+    POLICY_FIELD(sasl_method),
+    POLICY_FIELD(sasl_username),
+    POLICY_FIELD(policy_context),
+    POLICY_FIELD(server_address),
+    POLICY_FIELD(server_port),
+#undef POLICY_FIELD
 };
 
 void policy_scanner_reset(policy_scanner_t *s)
@@ -123,7 +127,7 @@ static const char **policy_field(policy_request_t *req, const char *name, size_t
     size_t i;
 
     for (i = 0; i < sizeof(policy_fields) / sizeof(policy_fields[0]); i++) {
-        if (strlen(policy_fields[i].name) == len && memcmp(policy_fields[i].name, name, len) == 0)
+        if (policy_fields[i].len == len && memcmp(policy_fields[i].name, name, len) == 0)
             return (const char **)((char *)req + policy_fields[i].offset);
     }
     return NULL;

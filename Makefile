@@ -74,7 +74,7 @@ $(BUILD)/unit-san/%: tests/unit/%.c tests/unit/unit.h $$(call unit_deps,tests/un
 $(DNSD): $(wildcard tests/dnsd/*.c tests/dnsd/*.h) | $(BUILD)
 	$(CC) $(REAL_CFLAGS) -Itests/dnsd -o $@ $(wildcard tests/dnsd/*.c) -lev -lm
 
-$(LOADGEN): $(wildcard tests/bench/*.c) | $(BUILD)
+$(LOADGEN): $(wildcard tests/bench/*.c tests/bench/*.h) | $(BUILD)
 	$(CC) $(REAL_CFLAGS) -o $@ $(wildcard tests/bench/*.c) -lev -lm
 
 # libFuzzer harnesses link the one module they exercise, named like the harness.

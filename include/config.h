@@ -22,9 +22,17 @@
 #define CONFIG_MAX_PORTS 16
 #define CONFIG_NAME_LEN 256       /* a DNS name (253) plus room to say it is too long */
 #define CONFIG_ADDR_LEN 256       /* "unix:/path" or "host:port" */
+#define CONFIG_MAX_SENTINELS 16
+/* A Redis password or key prefix: far longer than anyone types, short enough for a
+ * fixed-size struct config. */
+#define CONFIG_SECRET_LEN 256
+#define CONFIG_PREFIX_LEN 64
+/* RFC 3463 "class.subject.detail": three digits and two 3-digit fields at most. */
+#define CONFIG_STATUS_LEN 12
 
 enum engine { ENGINE_LIBSPF2, ENGINE_NATIVE };
 enum header_style { HEADER_RECEIVED_SPF, HEADER_AUTH_RESULTS, HEADER_BOTH, HEADER_NONE };
+enum reputation_action { REPUTATION_NONE, REPUTATION_REJECT, REPUTATION_DEFER };
 
 typedef struct name_list {
     size_t n;
@@ -92,6 +100,35 @@ struct config {
     int log_level;                        /* enum log_level */
     int log_facility;                     /* LOG_MAIL ... */
     int log_stderr;                       /* 1 = stderr instead of syslog */
+
+    /* [redis] shared store; no address and no sentinels: no Redis at all */
+    char redis_address[CONFIG_ADDR_LEN];  /* "unix:/path", "host:port", "[v6]:port" or "" */
+    char redis_username[64];              /* Redis 6 ACL user, "" = AUTH with the password only */
+    char redis_password[CONFIG_SECRET_LEN];
+    unsigned redis_database;
+    char redis_prefix[CONFIG_PREFIX_LEN]; /* put in front of every key */
+    double redis_timeout;                 /* seconds one command may take */
+    double redis_connect_timeout;         /* seconds to connect and authenticate */
+    double redis_retry_max;               /* longest wait between reconnection attempts */
+    unsigned redis_max_pending;           /* commands sent and not answered yet */
+    unsigned redis_error_ttl;             /* seconds a temporary error is shared */
+    size_t nredis_sentinels;
+    char redis_sentinels[CONFIG_MAX_SENTINELS][CONFIG_ADDR_LEN];  /* "host:port" */
+    char redis_master_name[64];
+
+    /* [reputation] counters per sender domain, client IP and client network */
+    double reputation_window;             /* seconds: the time constant of the decay */
+    double reputation_flush;              /* seconds between writes of local counts */
+    double reputation_refresh;            /* seconds a fetched reputation is reused */
+    unsigned reputation_cache_size;
+    enum reputation_action reputation_action;
+    unsigned reputation_min_checks;
+    unsigned reputation_fail_percent;
+    int reputation_count_softfail;
+    char reputation_reject_status[CONFIG_STATUS_LEN];
+    char reputation_defer_status[CONFIG_STATUS_LEN];
+    char reputation_text[256];
+    int reputation_header;                /* x-spf-reputation= in Received-SPF */
 };
 
 /* Fills cfg with the built-in defaults (what `make run` gets). */

@@ -74,6 +74,11 @@ enum opt_type {
     OPT_PORTS,      /* unsigned[CONFIG_MAX_PORTS] counted by count_off */
     OPT_LISTEN,     /* listen[CONFIG_MAX_LISTEN] counted by count_off */
     OPT_SERVERS,    /* c-ares server list, joined with commas */
+    OPT_TOKEN,      /* "" or printable ASCII without blanks: passwords, key prefixes */
+    OPT_PLAIN,      /* printable ASCII text without macros, continuation lines add words */
+    OPT_STATUS,     /* RFC 3463 enhanced status code, its class between min and max */
+    OPT_ADDRESS,    /* "" or one address as [server] listen takes it */
+    OPT_HOSTPORTS,  /* "host:port" list (no unix sockets) counted by count_off */
 };
 
 struct option {
@@ -92,6 +97,7 @@ static const char *const style_names[] = {"received-spf", "authentication-result
                                           "none", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const destination_names[] = {"syslog", "stderr", NULL};
+static const char *const reputation_action_names[] = {"none", "reject", "defer", NULL};
 /* Pairs of a true spelling and its false counterpart. */
 static const char *const bool_names[] = {"yes", "no", "true", "false", "on", "off", "1", "0",
                                          NULL};
@@ -102,8 +108,11 @@ _Static_assert(HEADER_RECEIVED_SPF == 0 && HEADER_AUTH_RESULTS == 1 && HEADER_BO
                HEADER_NONE == 3, "style_names order");
 _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 && LOG_LEVEL_WARN == 2 &&
                LOG_LEVEL_ERROR == 3, "level_names order");
+_Static_assert(REPUTATION_NONE == 0 && REPUTATION_REJECT == 1 && REPUTATION_DEFER == 2,
+               "reputation_action_names order");
 _Static_assert(sizeof(enum engine) == sizeof(int) && sizeof(enum header_style) == sizeof(int) &&
-               sizeof(enum action) == sizeof(int), "enum fields are int-sized");
+               sizeof(enum action) == sizeof(int) &&
+               sizeof(enum reputation_action) == sizeof(int), "enum fields are int-sized");
 
 static const struct {
     const char *name;
@@ -176,12 +185,41 @@ static const struct option options[] = {
     {"log", "level", OPT_ENUM, "info", .names = level_names, FIELD(log_level)},
     {"log", "facility", OPT_FACILITY, "mail", FIELD(log_facility)},
     {"log", "destination", OPT_ENUM, "syslog", .names = destination_names, FIELD(log_stderr)},
+
+    {"redis", "address", OPT_ADDRESS, "", FIELD(redis_address)},
+    {"redis", "username", OPT_WORD, "", FIELD(redis_username)},
+    {"redis", "password", OPT_TOKEN, "", FIELD(redis_password)},
+    {"redis", "database", OPT_UNSIGNED, "0", 0, 1023, FIELD(redis_database)},
+    {"redis", "prefix", OPT_TOKEN, "spf:", FIELD(redis_prefix)},
+    {"redis", "timeout", OPT_SECONDS, "0.1", 0.001, 10, FIELD(redis_timeout)},
+    {"redis", "connect_timeout", OPT_SECONDS, "1", 0.01, 60, FIELD(redis_connect_timeout)},
+    {"redis", "retry_max", OPT_SECONDS, "30", 0.1, 3600, FIELD(redis_retry_max)},
+    {"redis", "max_pending", OPT_UNSIGNED, "10000", 1, 1000000, FIELD(redis_max_pending)},
+    {"redis", "error_ttl", OPT_UNSIGNED, "5", 0, 3600, FIELD(redis_error_ttl)},
+    {"redis", "sentinels", OPT_HOSTPORTS, "", COUNTED(redis_sentinels, nredis_sentinels)},
+    {"redis", "master_name", OPT_WORD, "", FIELD(redis_master_name)},
+
+    {"reputation", "window", OPT_SECONDS, "604800", 60, 31536000, FIELD(reputation_window)},
+    {"reputation", "flush_interval", OPT_SECONDS, "1", 0.01, 60, FIELD(reputation_flush)},
+    {"reputation", "refresh", OPT_SECONDS, "10", 0.1, 3600, FIELD(reputation_refresh)},
+    {"reputation", "cache_size", OPT_UNSIGNED, "100000", 1, 10000000,
+     FIELD(reputation_cache_size)},
+    {"reputation", "action", OPT_ENUM, "none", .names = reputation_action_names,
+     FIELD(reputation_action)},
+    {"reputation", "min_checks", OPT_UNSIGNED, "20", 1, 1000000, FIELD(reputation_min_checks)},
+    {"reputation", "fail_percent", OPT_UNSIGNED, "90", 1, 100, FIELD(reputation_fail_percent)},
+    {"reputation", "count_softfail", OPT_BOOL, "no", FIELD(reputation_count_softfail)},
+    {"reputation", "reject_status", OPT_STATUS, "5.7.1", 5, 5, FIELD(reputation_reject_status)},
+    {"reputation", "defer_status", OPT_STATUS, "4.7.1", 4, 4, FIELD(reputation_defer_status)},
+    {"reputation", "text", OPT_PLAIN, "mail from your network keeps failing SPF checks",
+     FIELD(reputation_text)},
+    {"reputation", "header", OPT_BOOL, "yes", FIELD(reputation_header)},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
 
 static const char *const sections[] = {"server", "dns", "spf", "action", "header", "skip",
-                                       "whitelist", "log", NULL};
+                                       "whitelist", "log", "redis", "reputation", NULL};
 
 struct loader {
     struct config *cfg;
@@ -408,6 +446,41 @@ static int check_listen(const char *item, char *why, size_t wlen)
     return -1;
 }
 
+/* A TCP address only: what [redis] sentinels lists. */
+static int check_hostport(const char *item, char *why, size_t wlen)
+{
+    char q[QUOTE_LEN];
+
+    if (strncmp(item, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
+        say(why, wlen, "'%s': must be address:port or [IPv6 address]:port, not a unix socket",
+            quote(item, q));
+        return -1;
+    }
+    return check_listen(item, why, wlen);
+}
+
+/* RFC 3463 2: class "." subject "." detail, subject and detail of 1 to 3 digits. */
+static int check_status(const char *s, const struct option *o, char *why, size_t wlen)
+{
+    size_t subject = 0, detail = 0;
+    int ok = s[0] >= '0' + (int)o->min && s[0] <= '0' + (int)o->max && s[1] == '.';
+
+    if (ok) {
+        subject = strspn(s + 2, "0123456789");
+        ok = subject >= 1 && subject <= 3 && s[2 + subject] == '.';
+    }
+    if (ok) {
+        detail = strspn(s + 3 + subject, "0123456789");
+        ok = detail >= 1 && detail <= 3 && s[3 + subject + detail] == '\0';
+    }
+    if (!ok) {
+        say(why, wlen, "must be an RFC 3463 status code %.0f.X.Y (X and Y of 1 to 3 digits)",
+            o->min);
+        return -1;
+    }
+    return 0;
+}
+
 /* c-ares accepts "v4", "v4:port", "v6" and "[v6]:port" (ares_set_servers_ports_csv). */
 static int check_server(const char *item, char *why, size_t wlen)
 {
@@ -524,17 +597,19 @@ static int add_item(struct config *cfg, const struct option *o, char *item, char
         (*n)++;
         return 0;
     }
-    case OPT_LISTEN: {
+    case OPT_LISTEN:
+    case OPT_HOSTPORTS: {
         size_t *n = count_field(cfg, o);
         char (*listen)[CONFIG_ADDR_LEN] = f;
-        if (*n == CONFIG_MAX_LISTEN)
+        if (*n == (o->type == OPT_LISTEN ? CONFIG_MAX_LISTEN : CONFIG_MAX_SENTINELS))
             goto full;
         if (strlen(item) >= CONFIG_ADDR_LEN) {
             say(why, wlen, "'%s' is longer than %d bytes", quote(item, q),
                 CONFIG_ADDR_LEN - 1);
             return -1;
         }
-        if (check_listen(item, why, wlen) != 0)
+        if ((o->type == OPT_LISTEN ? check_listen(item, why, wlen)
+                                   : check_hostport(item, why, wlen)) != 0)
             return -1;
         memcpy(listen[(*n)++], item, strlen(item) + 1);
         return 0;
@@ -561,6 +636,7 @@ full:
         o->type == OPT_CIDRS ? (size_t)CONFIG_MAX_CIDRS
         : o->type == OPT_PORTS ? (size_t)CONFIG_MAX_PORTS
         : o->type == OPT_LISTEN ? (size_t)CONFIG_MAX_LISTEN
+        : o->type == OPT_HOSTPORTS ? (size_t)CONFIG_MAX_SENTINELS
         : (size_t)CONFIG_MAX_NAMES);
     return -1;
 }
@@ -568,7 +644,8 @@ full:
 static int is_list(const struct option *o)
 {
     return o->type == OPT_CIDRS || o->type == OPT_NAMES || o->type == OPT_WORDS ||
-           o->type == OPT_PORTS || o->type == OPT_LISTEN || o->type == OPT_SERVERS;
+           o->type == OPT_PORTS || o->type == OPT_LISTEN || o->type == OPT_SERVERS ||
+           o->type == OPT_HOSTPORTS;
 }
 
 /* Adds the entries of value (comma and/or blank separated); first empties the list. */
@@ -579,7 +656,7 @@ static int set_list(struct config *cfg, const struct option *o, const char *valu
 
     if (first) {
         memset(field(cfg, o), 0, o->size);
-        if (o->type == OPT_PORTS || o->type == OPT_LISTEN)
+        if (o->type == OPT_PORTS || o->type == OPT_LISTEN || o->type == OPT_HOSTPORTS)
             *count_field(cfg, o) = 0;
     }
     for (const char *p = value + strspn(value, seps); *p; p += strspn(p, seps)) {
@@ -633,6 +710,32 @@ static int set_scalar(struct config *cfg, const struct option *o, const char *va
             say(why, wlen, "must be one word without blanks or ':'");
             return -1;
         }
+        return set_text(f, o->size, value, why, wlen);
+    case OPT_TOKEN:
+        if (!is_printable(value) || strchr(value, ' ')) {
+            say(why, wlen, "must be printable ASCII without blanks");
+            return -1;
+        }
+        return set_text(f, o->size, value, why, wlen);
+    case OPT_PLAIN:
+        if (!is_printable(value)) {
+            say(why, wlen, "must be printable ASCII");
+            return -1;
+        }
+        return set_text(f, o->size, value, why, wlen);
+    case OPT_STATUS:
+        if (check_status(value, o, why, wlen) != 0)
+            return -1;
+        return set_text(f, o->size, value, why, wlen);
+    case OPT_ADDRESS:
+        if (value[0] == '\0')
+            return set_text(f, o->size, value, why, wlen);
+        if (strlen(value) >= o->size) {
+            say(why, wlen, "must be at most %zu bytes", o->size - 1);
+            return -1;
+        }
+        if (check_listen(value, why, wlen) != 0)
+            return -1;
         return set_text(f, o->size, value, why, wlen);
     case OPT_DNSNAME:
         if (value[0] == '\0')
@@ -802,7 +905,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (ld->continuation) {
         if (is_list(o)) {
             rc = set_list(ld->cfg, o, value, 0, why, sizeof why);
-        } else if (o->type == OPT_TEXT) {
+        } else if (o->type == OPT_TEXT || o->type == OPT_PLAIN) {
             rc = append_text(ld->cfg, o, value, why, sizeof why);
         } else {
             say(why, sizeof why,
@@ -931,5 +1034,22 @@ int config_validate(const struct config *cfg, char err[CONFIG_ERR_LEN])
                     path, cfg->listen[i]);
                 return -1;
             }
+    if (cfg->nredis_sentinels > 0 && cfg->redis_address[0]) {
+        say(err, CONFIG_ERR_LEN,
+            "%s: [redis] address and sentinels: set one of them (with sentinels, the "
+            "sentinels name the master)", path);
+        return -1;
+    }
+    if ((cfg->nredis_sentinels > 0) != (cfg->redis_master_name[0] != '\0')) {
+        say(err, CONFIG_ERR_LEN, "%s: [redis] sentinels and master_name go together", path);
+        return -1;
+    }
+    if (cfg->reputation_action != REPUTATION_NONE && !cfg->redis_address[0] &&
+        cfg->nredis_sentinels == 0) {
+        say(err, CONFIG_ERR_LEN,
+            "%s: [reputation] action: the reputation lives in Redis; set [redis] address "
+            "or sentinels", path);
+        return -1;
+    }
     return 0;
 }

@@ -40,6 +40,15 @@ static const char *const all_keys[][2] = {
     {"whitelist", "clients"}, {"whitelist", "helo"}, {"whitelist", "senders"},
     {"whitelist", "ptr"},
     {"log", "level"}, {"log", "facility"}, {"log", "destination"},
+    {"redis", "address"}, {"redis", "username"}, {"redis", "password"}, {"redis", "database"},
+    {"redis", "prefix"}, {"redis", "timeout"}, {"redis", "connect_timeout"},
+    {"redis", "retry_max"}, {"redis", "max_pending"}, {"redis", "error_ttl"},
+    {"redis", "sentinels"}, {"redis", "master_name"},
+    {"reputation", "window"}, {"reputation", "flush_interval"}, {"reputation", "refresh"},
+    {"reputation", "cache_size"}, {"reputation", "action"}, {"reputation", "min_checks"},
+    {"reputation", "fail_percent"}, {"reputation", "count_softfail"},
+    {"reputation", "reject_status"}, {"reputation", "defer_status"}, {"reputation", "text"},
+    {"reputation", "header"},
 };
 #define NKEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -151,6 +160,32 @@ static void test_config_defaults(void)
     CHECK_INT(cfg.log_level, LOG_LEVEL_INFO);
     CHECK_INT(cfg.log_facility, LOG_MAIL);
     CHECK_INT(cfg.log_stderr, 0);
+
+    CHECK_STR(cfg.redis_address, "");
+    CHECK_STR(cfg.redis_username, "");
+    CHECK_STR(cfg.redis_password, "");
+    CHECK_INT(cfg.redis_database, 0);
+    CHECK_STR(cfg.redis_prefix, "spf:");
+    CHECK(cfg.redis_timeout == 0.1);
+    CHECK(cfg.redis_connect_timeout == 1.0);
+    CHECK(cfg.redis_retry_max == 30.0);
+    CHECK_INT(cfg.redis_max_pending, 10000);
+    CHECK_INT(cfg.redis_error_ttl, 5);
+    CHECK_INT(cfg.nredis_sentinels, 0);
+    CHECK_STR(cfg.redis_master_name, "");
+
+    CHECK(cfg.reputation_window == 604800.0);
+    CHECK(cfg.reputation_flush == 1.0);
+    CHECK(cfg.reputation_refresh == 10.0);
+    CHECK_INT(cfg.reputation_cache_size, 100000);
+    CHECK_INT(cfg.reputation_action, REPUTATION_NONE);
+    CHECK_INT(cfg.reputation_min_checks, 20);
+    CHECK_INT(cfg.reputation_fail_percent, 90);
+    CHECK_INT(cfg.reputation_count_softfail, 0);
+    CHECK_STR(cfg.reputation_reject_status, "5.7.1");
+    CHECK_STR(cfg.reputation_defer_status, "4.7.1");
+    CHECK_STR(cfg.reputation_text, "mail from your network keeps failing SPF checks");
+    CHECK_INT(cfg.reputation_header, 1);
 
     CHECK_INT(config_validate(&cfg, err), 0);
 }
@@ -893,10 +928,10 @@ static void test_config_unknown_key_and_section(void)
                      "check_helo, receiver, default_explanation, verdict_cache_size"));
     CHECK_STR(load_text("\n[spff]\ncheck_helo = no\n"),
               at_tmp("3: [spff] check_helo: unknown section; sections are: server, dns, spf, "
-                     "action, header, skip, whitelist, log"));
+                     "action, header, skip, whitelist, log, redis, reputation"));
     CHECK_STR(load_text("check_helo = no\n"),
               at_tmp("1: check_helo: not inside a [section]; sections are: server, dns, spf, "
-                     "action, header, skip, whitelist, log"));
+                     "action, header, skip, whitelist, log, redis, reputation"));
     CHECK_STR(load_text("[action]\nhelo_softpass = hold\n"),
               at_tmp("2: [action] helo_softpass: unknown key; [action] has: helo_none, "
                      "helo_neutral, helo_pass, helo_fail, helo_softfail, helo_temperror, "
@@ -963,7 +998,138 @@ static void test_config_sample_errors(void)
     CHECK_STR(err, "tests/unit/config/bad_range.ini:4: [dns] tries: must be between 1 and 10");
     CHECK_INT(config_load(&cfg, SAMPLES "/bad_section.ini", err), -1);
     CHECK_STR(err, "tests/unit/config/bad_section.ini:5: [hedaer] style: unknown section; "
-                   "sections are: server, dns, spf, action, header, skip, whitelist, log");
+                   "sections are: server, dns, spf, action, header, skip, whitelist, log, redis, "
+                   "reputation");
+}
+
+static void test_config_redis(void)
+{
+    CHECK_STR(load_text("[redis]\naddress = unix:/run/redis/redis.sock\npassword = s3cr:t#x\n"
+                        "username = spf\ndatabase = 1023\nprefix = mx:spf:\n"
+                        "timeout = 0.001\nconnect_timeout = 60\nretry_max = 0.1\n"
+                        "max_pending = 1\nerror_ttl = 0\n"),
+              "OK");
+    CHECK_STR(cfg.redis_address, "unix:/run/redis/redis.sock");
+    CHECK_STR(cfg.redis_password, "s3cr:t#x");
+    CHECK_STR(cfg.redis_username, "spf");
+    CHECK_INT(cfg.redis_database, 1023);
+    CHECK_STR(cfg.redis_prefix, "mx:spf:");
+    CHECK(cfg.redis_timeout == 0.001);
+    CHECK_INT(cfg.redis_max_pending, 1);
+    CHECK_INT(cfg.redis_error_ttl, 0);
+    CHECK_INT(config_validate(&cfg, err), 0);
+
+    CHECK_STR(load_text("[redis]\naddress = 192.0.2.6:6379\n"), "OK");
+    CHECK_STR(cfg.redis_address, "192.0.2.6:6379");
+    CHECK_STR(load_text("[redis]\naddress = [::1]:6379\n"), "OK");
+    CHECK_STR(load_text("[redis]\naddress = redis.example.com:6379\n"),
+              at_tmp("2: [redis] address: 'redis.example.com:6379' must be unix:/path, "
+                     "address:port or [IPv6 address]:port (address: an IP address or "
+                     "localhost)"));
+    CHECK_STR(load_text("[redis]\naddress = a:1, b:2\n"),
+              at_tmp("2: [redis] address: 'a:1, b:2' must be unix:/path, address:port or "
+                     "[IPv6 address]:port (address: an IP address or localhost)"));
+    CHECK_STR(load_text("[redis]\npassword = two words\n"),
+              at_tmp("2: [redis] password: must be printable ASCII without blanks"));
+    CHECK_STR(load_text("[redis]\ndatabase = 1024\n"),
+              at_tmp("2: [redis] database: must be between 0 and 1023"));
+    CHECK_STR(load_text("[redis]\ntimeout = 0.0009\n"),
+              at_tmp("2: [redis] timeout: must be between 0.001 and 10 seconds"));
+    CHECK_STR(load_text("[redis]\nmax_pending = 0\n"),
+              at_tmp("2: [redis] max_pending: must be between 1 and 1000000"));
+    CHECK_STR(load_text("[redis]\nerror_ttl = 3601\n"),
+              at_tmp("2: [redis] error_ttl: must be between 0 and 3600"));
+}
+
+static void test_config_redis_sentinels(void)
+{
+    char buf[2048];
+    size_t pos = 0;
+
+    CHECK_STR(load_text("[redis]\nsentinels = 127.0.0.1:26379, [::1]:26380\n"
+                        "  localhost:26381\nmaster_name = mymaster\n"),
+              "OK");
+    CHECK_INT(cfg.nredis_sentinels, 3);
+    CHECK_STR(cfg.redis_sentinels[0], "127.0.0.1:26379");
+    CHECK_STR(cfg.redis_sentinels[1], "[::1]:26380");
+    CHECK_STR(cfg.redis_sentinels[2], "localhost:26381");
+    CHECK_STR(cfg.redis_master_name, "mymaster");
+    CHECK_INT(config_validate(&cfg, err), 0);
+
+    CHECK_STR(load_text("[redis]\nsentinels = unix:/tmp/s.sock\n"),
+              at_tmp("2: [redis] sentinels: 'unix:/tmp/s.sock': must be address:port or "
+                     "[IPv6 address]:port, not a unix socket"));
+    /* 16 fit, the 17th does not. */
+    pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "[redis]\n");
+    for (int i = 0; i < CONFIG_MAX_SENTINELS; i++)
+        pos += (size_t)snprintf(buf + pos, sizeof buf - pos, "sentinels = 127.0.0.1:%d\n",
+                                26000 + i);
+    CHECK_STR(load_text(buf), "OK");
+    CHECK_INT(cfg.nredis_sentinels, CONFIG_MAX_SENTINELS);
+    snprintf(buf + pos, sizeof buf - pos, "sentinels = 127.0.0.1:27000\n");
+    CHECK_STR(load_text(buf), at_tmp("18: [redis] sentinels: too many entries (at most 16)"));
+
+    CHECK_STR(load_text("[redis]\nsentinels = 127.0.0.1:26379\n"), "OK");
+    CHECK_INT(config_validate(&cfg, err), -1);
+    CHECK_STR(err, at_tmp(" [redis] sentinels and master_name go together"));
+    CHECK_STR(load_text("[redis]\nmaster_name = mymaster\n"), "OK");
+    CHECK_INT(config_validate(&cfg, err), -1);
+    CHECK_STR(err, at_tmp(" [redis] sentinels and master_name go together"));
+    CHECK_STR(load_text("[redis]\naddress = 127.0.0.1:6379\nsentinels = 127.0.0.1:26379\n"
+                        "master_name = m\n"),
+              "OK");
+    CHECK_INT(config_validate(&cfg, err), -1);
+    CHECK_STR(err, at_tmp(" [redis] address and sentinels: set one of them (with sentinels, "
+                          "the sentinels name the master)"));
+}
+
+static void test_config_reputation(void)
+{
+    CHECK_STR(load_text("[redis]\naddress = 127.0.0.1:6379\n"
+                        "[reputation]\nwindow = 60\nflush_interval = 0.01\nrefresh = 3600\n"
+                        "cache_size = 1\naction = DEFER\nmin_checks = 1000000\n"
+                        "fail_percent = 100\ncount_softfail = yes\nreject_status = 5.7.999\n"
+                        "defer_status = 4.0.0\ntext = go away,\n  please\nheader = no\n"),
+              "OK");
+    CHECK(cfg.reputation_window == 60.0);
+    CHECK(cfg.reputation_flush == 0.01);
+    CHECK(cfg.reputation_refresh == 3600.0);
+    CHECK_INT(cfg.reputation_cache_size, 1);
+    CHECK_INT(cfg.reputation_action, REPUTATION_DEFER);
+    CHECK_INT(cfg.reputation_min_checks, 1000000);
+    CHECK_INT(cfg.reputation_fail_percent, 100);
+    CHECK_INT(cfg.reputation_count_softfail, 1);
+    CHECK_STR(cfg.reputation_reject_status, "5.7.999");
+    CHECK_STR(cfg.reputation_defer_status, "4.0.0");
+    CHECK_STR(cfg.reputation_text, "go away, please");
+    CHECK_INT(cfg.reputation_header, 0);
+    CHECK_INT(config_validate(&cfg, err), 0);
+
+    /* A text without macros: a per cent sign is just that. */
+    CHECK_STR(load_text("[reputation]\ntext = 100% failures\n"), "OK");
+    CHECK_STR(cfg.reputation_text, "100% failures");
+    CHECK_STR(load_text("[reputation]\naction = drop\n"),
+              at_tmp("2: [reputation] action: must be one of: none, reject, defer"));
+    CHECK_STR(load_text("[reputation]\nfail_percent = 0\n"),
+              at_tmp("2: [reputation] fail_percent: must be between 1 and 100"));
+    CHECK_STR(load_text("[reputation]\nwindow = 59\n"),
+              at_tmp("2: [reputation] window: must be between 60 and 3.1536e+07 seconds"));
+    static const char *const bad_reject[] = {"4.7.1", "5.7", "5.7.1.1", "5.1000.1", "5..1",
+                                             "5.7.1x", "", "5", "5."};
+    for (size_t i = 0; i < sizeof bad_reject / sizeof bad_reject[0]; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "[reputation]\nreject_status = %s\n", bad_reject[i]);
+        CHECK_STR(load_text(buf),
+                  at_tmp("2: [reputation] reject_status: must be an RFC 3463 status code "
+                         "5.X.Y (X and Y of 1 to 3 digits)"));
+    }
+    CHECK_STR(load_text("[reputation]\ndefer_status = 5.7.1\n"),
+              at_tmp("2: [reputation] defer_status: must be an RFC 3463 status code 4.X.Y "
+                     "(X and Y of 1 to 3 digits)"));
+    CHECK_STR(load_text("[reputation]\naction = reject\n"), "OK");
+    CHECK_INT(config_validate(&cfg, err), -1);
+    CHECK_STR(err, at_tmp(" [reputation] action: the reputation lives in Redis; set [redis] "
+                          "address or sentinels"));
 }
 
 int main(void)
@@ -1007,6 +1173,9 @@ int main(void)
     UNIT_RUN(test_config_line_length);
     UNIT_RUN(test_config_missing_file);
     UNIT_RUN(test_config_sample_errors);
+    UNIT_RUN(test_config_redis);
+    UNIT_RUN(test_config_redis_sentinels);
+    UNIT_RUN(test_config_reputation);
 
     unlink(tmpfile_path);
     rmdir(tmpdir);

@@ -40,7 +40,8 @@ int spf_macro_check(const char *text, size_t len, int explanation, char err[SPF_
 /* SPF_MACRO_USES_* of a valid macro-string. */
 unsigned spf_macro_uses(const char *text, size_t len);
 /* Expands text into out (outlen bytes). 0, or -1 with err (invalid macro, or the
- * result does not fit). is_domain: apply the 253-byte left truncation of 7.3. */
+ * result does not fit). is_domain: the result is a name to query: one trailing dot is
+ * dropped and the 253-byte left truncation of 7.3 applied. */
 int spf_macro_expand(const char *text, size_t len, const spf_macro_ctx_t *ctx, int explanation,
                      int is_domain, char *out, size_t outlen, char err[SPF_MACRO_ERR_LEN]);
 

@@ -13,6 +13,9 @@
 #include <stdint.h>
 
 #define SPF_RECORD_ERR_LEN 160
+/* The longest record parsed: a TXT RDATA is at most 65535 bytes (RFC 1035 3.2.1), so
+ * anything longer did not come from DNS. */
+#define SPF_RECORD_MAX 65535
 
 enum spf_mech {
     SPF_MECH_ALL,

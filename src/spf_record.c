@@ -404,6 +404,13 @@ static int spf_record_mechanism(spf_record_parse_t *p, const char *s, size_t len
         if (spf_record_ieq(name, name_len, spf_record_mechs[i].name))
             break;
     if (i == sizeof spf_record_mechs / sizeof spf_record_mechs[0]) {
+        const char *eq = memchr(name, '=', name_len);
+
+        if (eq == name)
+            return spf_record_fail(p, "modifier without a name");
+        if (eq)
+            return spf_record_fail(p, "invalid modifier name: it must start with a letter "
+                                      "and hold only letters, digits, '-', '_' and '.'");
         if (name_len == 0)
             return spf_record_fail(p, "missing mechanism name");
         return spf_record_fail(p, "unknown mechanism");

@@ -162,7 +162,7 @@ static const struct option options[] = {
     {"spf", "check_helo", OPT_BOOL, "yes", FIELD(check_helo)},
     {"spf", "receiver", OPT_DNSNAME, "", FIELD(receiver)},
     {"spf", "default_explanation", OPT_TEXT,
-     "%{i} is not one of %{d}'s designated mail servers", FIELD(default_explanation)},
+     "%{c} is not one of %{d}'s designated mail servers", FIELD(default_explanation)},
     {"spf", "verdict_cache_size", OPT_UNSIGNED, "100000", 1, 10000000,
      FIELD(verdict_cache_size)},
 

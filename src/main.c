@@ -252,8 +252,8 @@ int main(int argc, char **argv)
     ev_signal_start(d.loop, &d.sighup);
     ev_timer_init(&d.drain_timer, drain_timeout_cb, DRAIN_TIMEOUT, 0);
 
-    log_info("started: %zu listener(s), engine libspf2, config %s", d.cfg.nlisten,
-             path ? path : "built-in defaults");
+    log_info("started: %zu listener(s), engine %s, config %s", d.cfg.nlisten,
+             d.cfg.engine == ENGINE_NATIVE ? "native" : "libspf2", path ? path : "built-in defaults");
     ev_run(d.loop, 0);
 
     ev_timer_stop(d.loop, &d.drain_timer);

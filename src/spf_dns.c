@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "spf.h"
+#include "spf_record.h"
 
 #define SPF_VERSION_TAG "v=spf1"
 
@@ -395,9 +396,11 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
     const dns_answer_t *a;
     const char *record = NULL, *why;
     char name[DNS_NAME_MAX + 1];
-    size_t found = 0;
+    size_t found = 0, record_len = 0;
     int top = ++run->records == 1;
     SPF_errcode_t err;
+    spf_record_t *parsed;
+    char perr[SPF_RECORD_ERR_LEN];
 
     *recp = NULL;
     if (!top) {
@@ -440,6 +443,7 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
         size_t tag = strlen(SPF_VERSION_TAG);
         if (strncasecmp(txt, SPF_VERSION_TAG, tag) == 0 && (txt[tag] == ' ' || txt[tag] == '\0')) {
             record = txt;
+            record_len = a->rr[i].u.txt.len;
             found++;
         }
     }
@@ -462,6 +466,15 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
                  name, why);
         return get_spf_fail(resp, SPF_RESULT_PERMERROR, SPF_E_BIG_STRING, "Record refused", name);
     }
+    /* Our parser is strict where libspf2 only warns and then evaluates anyway: what it
+     * rejects is a permerror (RFC 7208 4.6) and never reaches libspf2. */
+    if (spf_record_parse(record, record_len, &parsed, perr) < 0) {
+        if (top)
+            run->top = SPF_DNS_TOP_PERM;
+        snprintf(run->problem, sizeof(run->problem), "SPF record of %.40s: %.70s", name, perr);
+        return get_spf_fail(resp, SPF_RESULT_PERMERROR, SPF_E_SYNTAX, "Invalid SPF record", name);
+    }
+    spf_record_free(parsed);
     run->uses |= macro_uses(record);
     note_prefetch(run, record, name);
     err = SPF_record_compile(server, resp, recp, record);

@@ -133,7 +133,7 @@ static void test_config_defaults(void)
     CHECK(cfg.request_timeout == 20.0);
     CHECK_INT(cfg.check_helo, 1);
     CHECK_STR(cfg.receiver, "");
-    CHECK_STR(cfg.default_explanation, "%{i} is not one of %{d}'s designated mail servers");
+    CHECK_STR(cfg.default_explanation, "%{c} is not one of %{d}'s designated mail servers");
     CHECK_INT(cfg.verdict_cache_size, 100000);
 
     for (int r = 0; r < SPF_RES_COUNT; r++) {

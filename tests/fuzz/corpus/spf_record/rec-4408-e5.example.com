@@ -1,0 +1,1 @@
+v=spf1 ip6:CAFE:BABE:8000::/33

@@ -1,0 +1,1 @@
+v=spf1 a:ctrl.example.comptr -all

@@ -1,0 +1,1 @@
+v=spf1 a:foo.example.com/24

@@ -1,0 +1,1 @@
+v=spf1 redirect=e12.example.com -all redirect=e12.example.com

@@ -1,0 +1,1 @@
+v=spf1 exp=-all

@@ -1,0 +1,1 @@
+v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all

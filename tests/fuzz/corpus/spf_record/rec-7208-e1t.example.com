@@ -1,0 +1,1 @@
+v=spf1 exists:foo%.sbl.example.com ?all

@@ -1,0 +1,1 @@
+v=spf1 exp=e21msg.example.com -all

@@ -1,0 +1,1 @@
+v=spf1 exp=mail.example.com -all

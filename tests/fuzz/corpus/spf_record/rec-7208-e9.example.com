@@ -1,0 +1,1 @@
+v=spf1 a:example.com:8080

@@ -1,0 +1,1 @@
+v=spf1 redirect=%{d}.d.spf.example.com.

@@ -1,0 +1,1 @@
+v=spf1 exp=msg.example.com. -all

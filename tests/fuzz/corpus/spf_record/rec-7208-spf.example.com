@@ -1,0 +1,1 @@
+v=spf1 ptr:fe.example.org ptr:sgp.example.com exp=_expspf.example.org -all

@@ -1,0 +1,1 @@
+v=spf1 moo.cow-far_out=man:dog/cat ip4:1.2.3.4 -all

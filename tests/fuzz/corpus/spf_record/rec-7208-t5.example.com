@@ -1,0 +1,1 @@
+v=spf1 redirect=t5.example.com ~all

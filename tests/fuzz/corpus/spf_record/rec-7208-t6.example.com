@@ -1,0 +1,1 @@
+v=spf1 ip4:1.2.3.4 redirect=t2.example.com

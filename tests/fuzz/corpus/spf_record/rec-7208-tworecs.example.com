@@ -1,0 +1,1 @@
+v=spf1 exp=twoexp.example.com -all

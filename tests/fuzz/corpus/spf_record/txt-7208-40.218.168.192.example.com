@@ -1,0 +1,1 @@
+Connections from %{c} not authorized.

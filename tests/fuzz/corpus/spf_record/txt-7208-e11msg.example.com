@@ -1,0 +1,1 @@
+Answer a fool according to his folly.

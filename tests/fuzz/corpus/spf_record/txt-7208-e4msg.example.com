@@ -1,0 +1,1 @@
+%{c} is queried as %{ir}.%{v}.arpa

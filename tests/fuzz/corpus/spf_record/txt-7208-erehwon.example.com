@@ -1,0 +1,1 @@
+v=spfl am not an SPF record

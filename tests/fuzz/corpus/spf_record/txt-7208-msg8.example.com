@@ -1,0 +1,1 @@
+http://example.com/why.html?l=%{L}

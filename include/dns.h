@@ -81,7 +81,24 @@ typedef struct dns_options {
 typedef struct dns_stats {
     unsigned long long lookups, cache_hits, coalesced, queries_sent, timeouts, servfails;
     unsigned inflight, queued;
+    unsigned long long shared_hits, shared_misses, shared_puts;   /* dns_set_shared */
 } dns_stats_t;
+
+/* A second cache level shared with other hosts (the store module's Redis; main.c wires
+ * it): after a memory miss a lookup asks it before the network, and every answer
+ * fetched from the network is handed to it with its remaining TTL, temporary failures
+ * (SERVFAIL, timeout) with error_ttl at most and not at all when that is 0. Keys are
+ * "type:name"; values are dns_answer_pack's. */
+typedef void dns_shared_cb(void *arg, const void *value, size_t len);
+typedef struct dns_shared {
+    void *ctx;
+    /* Starts a read; NULL when none can be started now (no callback then). The
+     * callback fires once: value NULL when the key is missing or there was no answer. */
+    void *(*get)(void *ctx, const char *key, dns_shared_cb *cb, void *arg);
+    void (*cancel)(void *req);
+    void (*put)(void *ctx, const char *key, const void *value, size_t len, double ttl);
+    double error_ttl;
+} dns_shared_t;
 
 dns_t *dns_new(struct ev_loop *loop, const dns_options_t *opt, char err[DNS_ERR_LEN]);
 /* Fails pending lookups with DNS_SHUTDOWN, then frees everything. */
@@ -102,6 +119,18 @@ const dns_answer_t *dns_answer_ref(const dns_answer_t *a);
 void dns_answer_unref(const dns_answer_t *a);
 
 void dns_get_stats(const dns_t *d, dns_stats_t *out);
+/* Copies sh; NULL stops sharing. */
+void dns_set_shared(dns_t *d, const dns_shared_t *sh);
+
+/* The packed form of an answer, for sharing: "D1", status, type, TTL, expiry (ms since
+ * the epoch), the name and each record with explicit lengths. A malloc'ed buffer and
+ * its length, or NULL (out of memory, or a status that is not shared). */
+unsigned char *dns_answer_pack(const dns_answer_t *a, size_t *len);
+/* A new answer (one reference) from len bytes of packed data, for name (normalized, as
+ * in the key) and type, expiring at min(its expiry, now + its TTL); NULL when the data
+ * is not exactly one well-formed answer for that name and type, or has expired. */
+dns_answer_t *dns_answer_unpack(const void *data, size_t len, const char *name, int type,
+                                double now);
 const char *dns_status_name(enum dns_status s);
 const char *dns_type_name(int type);
 

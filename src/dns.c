@@ -16,7 +16,13 @@
  * c-ares 1.18's parse helpers drop TTLs for most types, so answers are walked here:
  * records of the asked type owned by the name or by the end of its CNAME chain are
  * kept, the TTL is the smallest over them and the chain, and negative answers take
- * min(SOA TTL, SOA MINIMUM) from the authority section (RFC 2308 5). */
+ * min(SOA TTL, SOA MINIMUM) from the authority section (RFC 2308 5).
+ *
+ * With a shared cache (dns_set_shared: Redis, through the store module), a new query
+ * first asks it (state Q_SHARED, not yet in the FIFO): a hit is delivered like any
+ * answer, a miss or no answer within the store's timeout puts the query in the FIFO.
+ * Every answer that came from the network is handed to the shared cache with what is
+ * left of its TTL; answers that came from the shared cache are not written back. */
 #include "dns.h"
 
 #include <ares.h>
@@ -47,6 +53,14 @@
 #define DNS_RR_MIN_LEN 11
 /* SOA RDATA after its two names: serial, refresh, retry, expire, minimum. */
 #define DNS_SOA_FIXED_LEN 20
+/* The packed form of a shared answer: magic, status, type, TTL, expiry in ms, count,
+ * name length. */
+#define DNS_PACK_MAGIC "D1"
+#define DNS_PACK_FIXED_LEN (2 + 1 + 2 + 4 + 8 + 2 + 1)
+/* The smallest packed record: an MX or PTR with a one-byte name, or a TXT of 3 bytes. */
+#define DNS_PACK_RR_MIN 2
+/* Milliseconds in a second: expiry times are shared in ms. */
+#define DNS_MS 1000.0
 /* The in-flight map never evicts: queries leave it when they end. Its size (stats
  * inflight + queued) is bounded by the callers: a check caps its pending lookups
  * and the server caps connections. */
@@ -63,12 +77,14 @@ typedef struct waiters {
     dns_lookup_t *head, **tail;
 } waiters_t;
 
-enum query_state { Q_QUEUED, Q_SENT, Q_ORPHAN };
+enum query_state { Q_SHARED, Q_QUEUED, Q_SENT, Q_ORPHAN };
 
 typedef struct query {
     ev_timer deadline;              /* timeout x tries once sent */
     dns_t *d;
     struct query *qnext;            /* FIFO of queued queries */
+    struct query *sprev, *snext;    /* Q_SHARED: list of queries asking the shared cache */
+    void *shared_req;
     waiters_t waiters;
     enum query_state state;
     int type;
@@ -93,6 +109,9 @@ struct dns {
     cache_t *cache;                 /* key -> dns_answer_t, one reference each */
     cache_t *inflight;              /* key -> query_t, queued or sent, not orphaned */
     query_t *qhead, **qtail;
+    query_t *shared_head;           /* Q_SHARED queries */
+    dns_shared_t shared;
+    int sharing;
     waiters_t ready;
     double attempt_timeout;
     unsigned tries, max_inflight, max_ttl, negative_ttl, error_ttl;
@@ -578,6 +597,25 @@ static void answer_store(dns_t *d, const char *key, const dns_answer_t *a)
         cache_put(d->cache, key, (void *)dns_answer_ref(a), a->expires, now);
 }
 
+/* An answer from the network, for the other hosts: its remaining TTL, a temporary
+ * failure no longer than the shared error_ttl. */
+static void answer_share(dns_t *d, const char *key, const dns_answer_t *a)
+{
+    double ttl = a->expires - ev_now(d->loop);
+    unsigned char *packed;
+    size_t len;
+
+    if (!d->sharing || a->status == DNS_SHUTDOWN)
+        return;
+    if ((a->status == DNS_SERVFAIL || a->status == DNS_TIMEOUT) && ttl > d->shared.error_ttl)
+        ttl = d->shared.error_ttl;
+    if (ttl <= 0 || !(packed = dns_answer_pack(a, &len)))
+        return;
+    d->stats.shared_puts++;
+    d->shared.put(d->shared.ctx, key, packed, len, ttl);
+    free(packed);
+}
+
 /* ---- queries ---- */
 
 static void ares_timer_update(dns_t *d)
@@ -606,6 +644,7 @@ static void query_end(query_t *q, const dns_answer_t *a)
               log_sample(sample, q->name, strlen(q->name)), dns_status_name(a->status),
               a->ttl);
     answer_store(d, q->key, a);
+    answer_share(d, q->key, a);
     deliver_later(d, &q->waiters, a);
 }
 
@@ -637,8 +676,10 @@ static void query_answered(query_t *q, int status, const unsigned char *abuf, in
     ev_timer_stop(d->loop, &q->deadline);
     if (q->state != Q_ORPHAN)
         query_end(q, a);
-    else if (a->status == DNS_OK || a->status == DNS_NODATA || a->status == DNS_NXDOMAIN)
+    else if (a->status == DNS_OK || a->status == DNS_NODATA || a->status == DNS_NXDOMAIN) {
         answer_store(d, q->key, a);
+        answer_share(d, q->key, a);
+    }
     dns_answer_unref(a);
     free(q);
 }
@@ -702,6 +743,52 @@ static void send_queued(dns_t *d)
     ares_timer_update(d);
 }
 
+static void query_enqueue(dns_t *d, query_t *q)
+{
+    q->state = Q_QUEUED;
+    q->qnext = NULL;
+    *d->qtail = q;
+    d->qtail = &q->qnext;
+    d->stats.queued++;
+}
+
+static void shared_unlink(dns_t *d, query_t *q)
+{
+    if (q->sprev)
+        q->sprev->snext = q->snext;
+    else
+        d->shared_head = q->snext;
+    if (q->snext)
+        q->snext->sprev = q->sprev;
+}
+
+/* The shared cache's answer: a hit ends the query, anything else sends it. */
+static void shared_cb(void *arg, const void *value, size_t len)
+{
+    query_t *q = arg;
+    dns_t *d = q->d;
+    dns_answer_t *a = value ? dns_answer_unpack(value, len, q->name, q->type, ev_now(d->loop))
+                            : NULL;
+    char sample[LOG_SAMPLE_MAX + 4];
+
+    q->shared_req = NULL;
+    shared_unlink(d, q);
+    if (!a) {
+        d->stats.shared_misses++;
+        query_enqueue(d, q);
+        send_queued(d);
+        return;
+    }
+    d->stats.shared_hits++;
+    log_debug("dns: %s %s: %s, ttl %u, from the shared cache", dns_type_name(q->type),
+              log_sample(sample, q->name, strlen(q->name)), dns_status_name(a->status), a->ttl);
+    cache_del(d->inflight, q->key);
+    answer_store(d, q->key, a);
+    deliver_later(d, &q->waiters, a);
+    dns_answer_unref(a);
+    free(q);
+}
+
 static query_t *query_new(dns_t *d, const char *key, int nameoff, int type)
 {
     size_t keylen = strlen(key) + 1;
@@ -711,17 +798,27 @@ static query_t *query_new(dns_t *d, const char *key, int nameoff, int type)
     q->name = q->key + nameoff;
     q->d = d;
     q->type = type;
-    q->state = Q_QUEUED;
     q->sending = q->sync_done = q->sync_status = 0;
-    q->qnext = NULL;
+    q->qnext = q->sprev = q->snext = NULL;
+    q->shared_req = NULL;
     waiters_init(&q->waiters);
     ev_init(&q->deadline, deadline_cb);
     q->deadline.data = q;
     if (cache_put(d->inflight, q->key, q, HUGE_VAL, 0) < 0)
         log_fatal("dns: out of memory");
-    *d->qtail = q;
-    d->qtail = &q->qnext;
-    d->stats.queued++;
+    if (d->sharing) {
+        q->state = Q_SHARED;
+        q->snext = d->shared_head;
+        if (d->shared_head)
+            d->shared_head->sprev = q;
+        d->shared_head = q;
+        q->shared_req = d->shared.get(d->shared.ctx, q->key, shared_cb, q);
+        if (q->shared_req)
+            return q;
+        shared_unlink(d, q);
+        q->snext = NULL;
+    }
+    query_enqueue(d, q);
     return q;
 }
 
@@ -872,6 +969,15 @@ void dns_free(dns_t *d)
     /* c-ares calls back every query it holds with ARES_EDESTRUCTION, whose waiters
      * join the ready list, and reports each socket closed. */
     ares_destroy(d->channel);
+    while (d->shared_head) {
+        query_t *q = d->shared_head;
+        dns_answer_t *a = answer_status(d, q->name, q->type, DNS_SHUTDOWN, 0);
+        shared_unlink(d, q);
+        d->shared.cancel(q->shared_req);
+        query_end(q, a);
+        dns_answer_unref(a);
+        free(q);
+    }
     while (d->qhead) {
         query_t *q = d->qhead;
         dns_answer_t *a = answer_status(d, q->name, q->type, DNS_SHUTDOWN, 0);
@@ -957,6 +1063,220 @@ const dns_answer_t *dns_peek(dns_t *d, const char *name, int type)
 void dns_get_stats(const dns_t *d, dns_stats_t *out)
 {
     *out = d->stats;
+}
+
+void dns_set_shared(dns_t *d, const dns_shared_t *sh)
+{
+    d->sharing = sh != NULL;
+    if (sh)
+        d->shared = *sh;
+}
+
+/* ---- the packed form ---- */
+
+static void pack16(unsigned char **p, size_t v)
+{
+    (*p)[0] = (unsigned char)(v >> 8);
+    (*p)[1] = (unsigned char)v;
+    *p += 2;
+}
+
+static void pack_name(unsigned char **p, const char *name)
+{
+    size_t n = strlen(name);
+
+    **p = (unsigned char)n;
+    memcpy(*p + 1, name, n);
+    *p += 1 + n;
+}
+
+unsigned char *dns_answer_pack(const dns_answer_t *a, size_t *len)
+{
+    size_t total = DNS_PACK_FIXED_LEN + strlen(a->name);
+    uint64_t ms = a->expires > 0 ? (uint64_t)llround(a->expires * DNS_MS) : 0;
+    unsigned char *buf, *p;
+
+    if (a->status == DNS_SHUTDOWN || strlen(a->name) > DNS_NAME_MAX)
+        return NULL;
+    for (size_t i = 0; i < a->count; i++) {
+        switch (a->type) {
+        case DNS_T_A: total += 4; break;
+        case DNS_T_AAAA: total += 16; break;
+        case DNS_T_MX: total += 3 + strlen(a->rr[i].u.mx.name); break;
+        case DNS_T_PTR: total += 1 + strlen(a->rr[i].u.ptr); break;
+        default:
+            if (a->rr[i].u.txt.len > UINT16_MAX)
+                return NULL;
+            total += 2 + a->rr[i].u.txt.len;
+            break;
+        }
+    }
+    p = buf = malloc(total);
+    if (!buf)
+        return NULL;
+    memcpy(p, DNS_PACK_MAGIC, 2);
+    p += 2;
+    *p++ = (unsigned char)a->status;
+    pack16(&p, (size_t)a->type);
+    for (int i = 0; i < 4; i++)
+        *p++ = (unsigned char)(a->ttl >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        *p++ = (unsigned char)(ms >> (56 - 8 * i));
+    pack16(&p, a->count);
+    pack_name(&p, a->name);
+    for (size_t i = 0; i < a->count; i++) {
+        const dns_rr_t *rr = &a->rr[i];
+        switch (a->type) {
+        case DNS_T_A: memcpy(p, &rr->u.a, 4); p += 4; break;
+        case DNS_T_AAAA: memcpy(p, &rr->u.aaaa, 16); p += 16; break;
+        case DNS_T_MX: pack16(&p, rr->u.mx.pref); pack_name(&p, rr->u.mx.name); break;
+        case DNS_T_PTR: pack_name(&p, rr->u.ptr); break;
+        default:
+            pack16(&p, rr->u.txt.len);
+            memcpy(p, rr->u.txt.data, rr->u.txt.len);
+            p += rr->u.txt.len;
+            break;
+        }
+    }
+    *len = total;
+    return buf;
+}
+
+/* A packed name at *p (before end): its length, or -1 when it overruns or is not one
+ * name (empty, too long, a NUL inside). */
+static long unpack_name(const unsigned char *p, const unsigned char *end)
+{
+    size_t n;
+
+    if (p >= end)
+        return -1;
+    n = *p;
+    if (n == 0 || n > DNS_NAME_MAX || (size_t)(end - p - 1) < n || memchr(p + 1, '\0', n))
+        return -1;
+    return (long)n;
+}
+
+/* Checks one packed record at *p, moves *p past it and adds the string bytes it
+ * needs to *strings; -1 when malformed. */
+static int unpack_check_rr(int type, const unsigned char **p, const unsigned char *end,
+                           size_t *strings)
+{
+    long n;
+    size_t need;
+
+    switch (type) {
+    case DNS_T_A:
+    case DNS_T_AAAA:
+        need = type == DNS_T_A ? 4 : 16;
+        if ((size_t)(end - *p) < need)
+            return -1;
+        *p += need;
+        return 0;
+    case DNS_T_MX:
+        if (end - *p < 2 || (n = unpack_name(*p + 2, end)) < 0)
+            return -1;
+        *p += 3 + n;
+        *strings += (size_t)n + 1;
+        return 0;
+    case DNS_T_PTR:
+        if ((n = unpack_name(*p, end)) < 0)
+            return -1;
+        *p += 1 + n;
+        *strings += (size_t)n + 1;
+        return 0;
+    default:
+        if (end - *p < 2)
+            return -1;
+        need = (size_t)(*p)[0] << 8 | (*p)[1];
+        if ((size_t)(end - *p - 2) < need)
+            return -1;
+        *p += 2 + need;
+        *strings += need + 1;
+        return 0;
+    }
+}
+
+dns_answer_t *dns_answer_unpack(const void *data, size_t len, const char *name, int type,
+                                double now)
+{
+    const unsigned char *p = data, *end = p + len, *rrs;
+    size_t count, strings = 0, namelen;
+    unsigned status;
+    uint32_t ttl = 0;
+    uint64_t ms = 0;
+    double expires;
+    dns_answer_t *a;
+    char *sp;
+
+    if (len < DNS_PACK_FIXED_LEN || memcmp(p, DNS_PACK_MAGIC, 2) != 0)
+        return NULL;
+    status = p[2];
+    if (!(status == DNS_OK || status == DNS_NODATA || status == DNS_NXDOMAIN ||
+          status == DNS_SERVFAIL || status == DNS_TIMEOUT) ||
+        (int)((unsigned)p[3] << 8 | p[4]) != type || !type_known(type))
+        return NULL;
+    for (int i = 0; i < 4; i++)
+        ttl = ttl << 8 | p[5 + i];
+    for (int i = 0; i < 8; i++)
+        ms = ms << 8 | p[9 + i];
+    count = (size_t)p[17] << 8 | p[18];
+    namelen = strlen(name);
+    if ((status == DNS_OK) != (count > 0) || p[19] != namelen ||
+        (size_t)(end - p - DNS_PACK_FIXED_LEN) < namelen ||
+        memcmp(p + DNS_PACK_FIXED_LEN, name, namelen) != 0)
+        return NULL;
+    rrs = p + DNS_PACK_FIXED_LEN + namelen;
+    /* The count comes from the data: bound it by what the data could hold. */
+    if (count > (size_t)(end - rrs) / DNS_PACK_RR_MIN)
+        return NULL;
+    p = rrs;
+    for (size_t i = 0; i < count; i++)
+        if (unpack_check_rr(type, &p, end, &strings) < 0)
+            return NULL;
+    expires = (double)ms / DNS_MS;
+    if (p != end || ttl > DNS_TTL_MAX_VALID || expires <= now)
+        return NULL;
+    /* Another host's clock may run ahead: never past what the TTL allows from now. */
+    if (expires > now + ttl)
+        expires = now + ttl;
+    a = answer_alloc(name, type, (enum dns_status)status, count, strings, &sp);
+    a->expires = expires;
+    a->ttl = (uint32_t)ceil(expires - now);
+    for (size_t i = 0; i < count; i++) {
+        dns_rr_t *rr = &a->rr[i];
+        size_t n;
+        switch (type) {
+        case DNS_T_A: memcpy(&rr->u.a, rrs, 4); rrs += 4; break;
+        case DNS_T_AAAA: memcpy(&rr->u.aaaa, rrs, 16); rrs += 16; break;
+        case DNS_T_MX:
+            rr->u.mx.pref = (uint16_t)(rrs[0] << 8 | rrs[1]);
+            n = rrs[2];
+            memcpy(sp, rrs + 3, n);
+            sp[n] = '\0';
+            rr->u.mx.name = sp;
+            sp += n + 1;
+            rrs += 3 + n;
+            break;
+        case DNS_T_PTR:
+            n = rrs[0];
+            memcpy(sp, rrs + 1, n);
+            sp[n] = '\0';
+            rr->u.ptr = sp;
+            sp += n + 1;
+            rrs += 1 + n;
+            break;
+        default:
+            n = (size_t)rrs[0] << 8 | rrs[1];
+            memcpy(sp, rrs + 2, n);
+            sp[n] = '\0';
+            rr->u.txt.data = sp;
+            rr->u.txt.len = n;
+            sp += n + 1;
+            rrs += 2 + n;
+            break;
+        }
+    }
+    return a;
 }
 
 const char *dns_status_name(enum dns_status s)

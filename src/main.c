@@ -6,6 +6,7 @@
  * requests in flight finish, and exit. */
 #include <errno.h>
 #include <ev.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "policy.h"
 #include "server.h"
 #include "spf.h"
+#include "spf_explain.h"
 
 #define PROGRAM "spf-policyd"
 /* Descriptors beyond the connections: listeners, DNS sockets, log, stdio. */
@@ -42,14 +44,22 @@ typedef struct daemon {
     int stopping;
 } daemon_t;
 
+/* --explain's own longest sender: a local part (RFC 5321: 64) and a domain. */
+#define EXPLAIN_SENDER_MAX 512
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: " PROGRAM " [-f] [-t] [-c FILE]\n"
-            "  -c FILE  configuration file (default: built-in defaults, see policy.ini.example)\n"
-            "  -f       log to stderr instead of syslog (the daemon never forks)\n"
-            "  -t       check the configuration and exit\n"
-            "  -h       this help\n");
+            "       " PROGRAM " [-c FILE] --explain --ip IP --sender ADDR [--helo NAME]\n"
+            "  -c FILE    configuration file (default: built-in defaults, see policy.ini.example)\n"
+            "  -f         log to stderr instead of syslog (the daemon never forks)\n"
+            "  -t         check the configuration and exit\n"
+            "  --explain  run one SPF check with the native engine over the configured DNS\n"
+            "             servers and print how it was evaluated, with warnings; ADDR is\n"
+            "             local@domain or a domain; an empty ADDR checks the HELO name\n"
+            "  -h         this help\n"
+            "exit status: 0 done (whatever the SPF result), 1 error, 2 usage\n");
 }
 
 static int load_config(struct config *cfg, const char *path, char err[CONFIG_ERR_LEN])
@@ -80,6 +90,95 @@ static void spf_options(const daemon_t *d, spf_options_t *o)
     o->timeout = d->cfg.request_timeout;
     o->receiver = *d->cfg.receiver ? d->cfg.receiver : d->hostname;
     o->default_explanation = d->cfg.default_explanation;
+}
+
+typedef struct explain_run {
+    struct ev_loop *loop;
+    spf_explain_t *x;
+    int done;
+} explain_run_t;
+
+static void explain_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+}
+
+static void explain_done(void *ctx, const spf_verdict_t *v)
+{
+    explain_run_t *r = ctx;
+
+    spf_explain_finish(r->x, v);
+    r->done = 1;
+    ev_break(r->loop, EVBREAK_ALL);
+}
+
+/* --explain: one check, traced to stdout. */
+static int explain(const struct config *cfg, const char *ipstr, const char *sender, const char *helo)
+{
+    char addr[EXPLAIN_SENDER_MAX], err[DNS_ERR_LEN > SPF_ERR_LEN ? DNS_ERR_LEN : SPF_ERR_LEN];
+    explain_run_t run = {0};
+    dns_options_t dopt;
+    spf_options_t sopt;
+    spf_query_t q;
+    dns_t *dns;
+    spf_t *spf;
+    int rc = 1;
+
+    memset(&q, 0, sizeof(q));
+    if (netaddr_parse(&q.ip, ipstr) < 0) {
+        fprintf(stderr, PROGRAM ": --ip %s: not an IP address\n", ipstr);
+        return 2;
+    }
+    q.identity = *sender ? SPF_ID_MAILFROM : SPF_ID_HELO;
+    if (!*sender && !*helo) {
+        fprintf(stderr, PROGRAM ": an empty --sender needs --helo\n");
+        return 2;
+    }
+    /* As the policy asks: the HELO identity is postmaster@helo (RFC 7208 2.3). */
+    if (!*sender)
+        snprintf(addr, sizeof(addr), "postmaster@%s", helo);
+    else if (!strchr(sender, '@'))
+        snprintf(addr, sizeof(addr), "postmaster@%s", sender);
+    else
+        snprintf(addr, sizeof(addr), "%s", sender);
+    q.sender = addr;
+    q.helo = helo;
+    log_open(PROGRAM, 1, cfg->log_facility, LOG_LEVEL_WARN);
+    run.loop = ev_default_loop(EVFLAG_AUTO);
+    dns_options(cfg, &dopt);
+    memset(&sopt, 0, sizeof(sopt));
+    sopt.engine = ENGINE_NATIVE;
+    sopt.timeout = cfg->request_timeout;
+    sopt.receiver = *cfg->receiver ? cfg->receiver : "localhost";
+    sopt.default_explanation = cfg->default_explanation;
+    if (!(dns = dns_new(run.loop, &dopt, err))) {
+        fprintf(stderr, PROGRAM ": dns: %s\n", err);
+        return 1;
+    }
+    spf = spf_new(run.loop, dns, &sopt, err);
+    run.x = spf_explain_new(explain_line, NULL);
+    if (!spf || !run.x) {
+        fprintf(stderr, PROGRAM ": spf: %s\n", spf ? "out of memory" : err);
+    } else {
+        char ip[NETADDR_STRLEN];
+        printf("SPF check of %s from %s, HELO %s, identity %s\n", addr,
+               netaddr_format(&q.ip, ip, sizeof(ip)), *helo ? helo : "(none)",
+               spf_identity_name(q.identity));
+        if (spf_check_traced(spf, &q, spf_explain_event, run.x, explain_done, &run)) {
+            ev_run(run.loop, 0);
+            rc = run.done ? 0 : 1;
+        } else {
+            fprintf(stderr, PROGRAM ": out of memory\n");
+        }
+    }
+    if (spf)
+        spf_free(spf);
+    dns_free(dns);
+    spf_explain_free(run.x);
+    ev_loop_destroy(run.loop);
+    fflush(stdout);
+    return rc;
 }
 
 static void open_log(const daemon_t *d)
@@ -196,23 +295,37 @@ static void daemon_free(daemon_t *d)
 int main(int argc, char **argv)
 {
     static daemon_t d;
-    const char *path = NULL;
-    int check_only = 0, opt;
+    enum { OPT_EXPLAIN = 256, OPT_IP, OPT_SENDER, OPT_HELO };
+    static const struct option long_options[] = {
+        {"explain", no_argument, NULL, OPT_EXPLAIN},
+        {"ip", required_argument, NULL, OPT_IP},
+        {"sender", required_argument, NULL, OPT_SENDER},
+        {"helo", required_argument, NULL, OPT_HELO},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL, *ip = NULL, *sender = NULL, *helo = NULL;
+    int check_only = 0, explain_mode = 0, opt;
     char err[CONFIG_ERR_LEN], dns_err[DNS_ERR_LEN], spf_err[SPF_ERR_LEN],
         policy_err[POLICY_NEW_ERR_LEN], server_err[SERVER_ERR_LEN];
     dns_options_t dopt;
     spf_options_t sopt;
 
-    while ((opt = getopt(argc, argv, "c:fth")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fth", long_options, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'f': d.foreground = 1; break;
         case 't': check_only = 1; break;
         case 'h': usage(stdout); return 0;
+        case OPT_EXPLAIN: explain_mode = 1; break;
+        case OPT_IP: ip = optarg; break;
+        case OPT_SENDER: sender = optarg; break;
+        case OPT_HELO: helo = optarg; break;
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc) {
+    if (optind != argc || (explain_mode && (!ip || !sender || check_only)) ||
+        (!explain_mode && (ip || sender || helo))) {
         usage(stderr);
         return 2;
     }
@@ -220,6 +333,8 @@ int main(int argc, char **argv)
         fprintf(stderr, PROGRAM ": %s\n", err);
         return 1;
     }
+    if (explain_mode)
+        return explain(&d.cfg, ip, sender, helo ? helo : "");
     if (check_only) {
         printf(PROGRAM ": %s: configuration OK\n", path ? path : "built-in defaults");
         return 0;

@@ -768,7 +768,7 @@ static void term_reset(spf_native_check_t *c)
 static enum term_outcome term_error(spf_native_check_t *c, const spf_term_t *t, const char *text,
                                     enum spf_result result, const char *why)
 {
-    trace_term(c, t, text, -1, result, 1, 0, "%s", why);
+    trace_term(c, t, text, -1, result, t ? term_counts(t) : 1, 0, "%s", why);
     finish(c, result, "%s", why);
     return TERM_END;
 }
@@ -838,6 +838,7 @@ static enum term_outcome term_mx(spf_native_check_t *c, const spf_term_t *t)
 {
     const dns_answer_t *a, *b;
     char name[DNS_NAME_MAX + 1], detail[NATIVE_DETAIL_MAX] = "", why[SPF_COMMENT_MAX];
+    int hit;
 
     if (!c->target_valid) {
         if (c->trace)
@@ -864,6 +865,8 @@ static enum term_outcome term_mx(spf_native_check_t *c, const spf_term_t *t)
         return term_error(c, t, NULL, SPF_RES_PERMERROR, why);
     }
     /* Every exchange's lookup is out already (slot_answered): wait for them in order. */
+    if (c->trace)
+        describe_answer(detail, sizeof(detail), a);
     for (size_t i = 0; i < a->count; i++) {
         const char *x = a->rr[i].u.mx.name;
         /* A null MX (RFC 7505, exchange ".") names no host. */
@@ -876,14 +879,17 @@ static enum term_outcome term_mx(spf_native_check_t *c, const spf_term_t *t)
         }
         if (is_dns_error(b))
             return dns_error(c, t, b);
-        if (answer_match(c, b, t->cidr4, t->cidr6) >= 0) {
-            if (c->trace)
-                describe_answer(detail, sizeof(detail), b);
-            return term_done(c, t, 1, 0, detail);
+        hit = answer_match(c, b, t->cidr4, t->cidr6) >= 0;
+        if (c->trace) {
+            size_t o = strlen(detail);
+            if (o + 2 < sizeof(detail)) {
+                memcpy(detail + o, "; ", 3);
+                describe_answer(detail + o + 2, sizeof(detail) - o - 2, b);
+            }
         }
+        if (hit)
+            return term_done(c, t, 1, 0, detail);
     }
-    if (c->trace)
-        describe_answer(detail, sizeof(detail), a);
     return term_done(c, t, 0, 0, detail);
 }
 
@@ -993,10 +999,8 @@ static enum term_outcome term_eval(spf_native_check_t *c, frame_t *f, const spf_
 {
     if (!c->term_started) {
         c->term_started = 1;
-        if (term_counts(t) && ++c->lookups > SPF_NATIVE_MAX_TERMS) {
-            c->lookups = SPF_NATIVE_MAX_TERMS;
+        if (term_counts(t) && ++c->lookups > SPF_NATIVE_MAX_TERMS)
             return term_error(c, t, NULL, SPF_RES_PERMERROR, "more than 10 DNS-querying terms");
-        }
     }
     if (term_counts(t)) {
         switch (term_target(c, f, t->domain_spec)) {
@@ -1147,7 +1151,7 @@ static enum step frame_end(spf_native_check_t *c, enum spf_result result, const 
         f = &c->stack[c->depth - 1];
         inc = &f->rec->terms[f->term];
         trace_term(c, inc, NULL, result == SPF_RES_PASS,
-                   result == SPF_RES_PASS ? qualifier_result(inc->qualifier) : SPF_RES_NONE, 1, 0,
+                   result == SPF_RES_PASS ? qualifier_result(inc->qualifier) : SPF_RES_NONE, 0, 0,
                    "%s of the included record", spf_result_name(result));
         if (result != SPF_RES_PASS) {
             f->term++;
@@ -1167,7 +1171,6 @@ static enum step frame_redirect(spf_native_check_t *c, frame_t *f)
     if (!c->term_started) {
         c->term_started = 1;
         if (++c->lookups > SPF_NATIVE_MAX_TERMS) {
-            c->lookups = SPF_NATIVE_MAX_TERMS;
             say(why, sizeof(why), "more than 10 DNS-querying terms");
             trace_term(c, NULL, "redirect", -1, SPF_RES_PERMERROR, 1, 0, "%s", why);
             finish(c, SPF_RES_PERMERROR, "%s", why);
@@ -1182,7 +1185,8 @@ static enum step frame_redirect(spf_native_check_t *c, frame_t *f)
     if (c->trace) {
         char text[SPF_MECH_MAX];
         say(text, sizeof(text), "redirect=%s", spec);
-        trace_term(c, NULL, text, 1, SPF_RES_NONE, 1, 0, "%s", c->target);
+        trace_term(c, NULL, text, 1, SPF_RES_NONE, 1, 0, "continue with the record of %s",
+                   c->target);
     }
     /* RFC 7208 6.1: a malformed target is a permerror, as is one without a record;
      * the record replaces this one, and so does its exp=. */

@@ -33,9 +33,6 @@
 /* RFC 7208 7.3: a name used in a query is cut from the left to this many bytes (the
  * longest domain name in text form, without its final dot). */
 #define SPF_MACRO_DOMAIN_MAX 253
-/* A digit transformer keeps at most this many parts; larger numbers mean "all of
- * them" just the same, and saturating here keeps the parse free of overflow. */
-#define SPF_MACRO_KEEP_MAX 100000
 /* The longest computed value: 32 IPv6 nibbles with 31 dots, plus NUL. */
 #define SPF_MACRO_VALUE_MAX 64
 /* How much of a bad macro an error message repeats. */
@@ -172,10 +169,11 @@ static int spf_macro_next(const char *text, size_t len, size_t *pos, int explana
     if (i < len && text[i] >= '0' && text[i] <= '9') {
         size_t keep = 0;
 
+        /* Saturates: no value has SIZE_MAX parts, so it still means "all of them". */
         while (i < len && text[i] >= '0' && text[i] <= '9') {
-            keep = keep * 10 + (size_t)(text[i] - '0');
-            if (keep > SPF_MACRO_KEEP_MAX)
-                keep = SPF_MACRO_KEEP_MAX;
+            size_t d = (size_t)(text[i] - '0');
+
+            keep = keep > (SIZE_MAX - d) / 10 ? SIZE_MAX : keep * 10 + d;
             i++;
         }
         if (keep == 0)

@@ -189,6 +189,9 @@ static int spf_record_ends_in_macro(const char *s, size_t len)
     return last_macro;
 }
 
+/* toplabel: letters and digits with at least one letter (RFC 3696 2: a top-level
+ * domain is never all-numeric, so "a:192.0.2.1" is caught as the mistake it is), or
+ * letters, digits and inner hyphens ("xn--zckzah"). */
 static int spf_record_toplabel(const char *s, size_t len)
 {
     int hyphen = 0, alpha = 0;

@@ -24,11 +24,15 @@ typedef struct header_info {
     const char *comment;         /* free text, will be escaped into a comment */
     const char *mechanism;       /* may be "" */
     const char *problem;         /* errors: what was wrong, may be "" */
+    const char *reputation;      /* x-spf-reputation value, NULL or "" for none */
 } header_info_t;
 
 /* "Received-SPF: pass (comment) client-ip=...; envelope-from=\"...\"; helo=...;
- * receiver=...; identity=mailfrom". Returns the length, or -1 if it would not fit in
- * len (nothing usable written). */
+ * receiver=...; [x-spf-reputation=\"...\";] identity=mailfrom". The reputation is a
+ * quoted string without ';' or '=' (other bytes become '?'), so OpenDMARC's parser,
+ * which ends a pair at any ';' even inside quotes, still reads identity= and
+ * envelope-from=. Returns the length, or -1 if it would not fit in len (nothing usable
+ * written). */
 int header_received_spf(char *buf, size_t len, const header_info_t *h);
 /* "Authentication-Results: authserv-id; spf=pass smtp.mailfrom=domain" (or
  * smtp.helo= for the HELO identity). */

@@ -96,6 +96,20 @@ static void put_quoted(hbuf_t *h, const char *s)
     put_char(h, '"');
 }
 
+/* Our own key-value pair (RFC 7208 9.1 allows any key): a quoted string of letters,
+ * digits, blanks and "./:-" only, so no DMARC filter's parser can lose its way in it. */
+static void put_reputation(hbuf_t *h, const char *s)
+{
+    put(h, "; x-spf-reputation=\"");
+    for (size_t i = 0; s[i] && i < HEADER_VALUE_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || strchr(" ./:-", ch);
+        put_char(h, plain ? (char)ch : '?');
+    }
+    put_char(h, '"');
+}
+
 /* dot-atom where the value is one, else quoted-string (RFC 7208 9.1 key-value-pair). */
 static void put_value(hbuf_t *h, const char *s)
 {
@@ -184,6 +198,8 @@ int header_received_spf(char *buf, size_t len, const header_info_t *i)
         put(&h, "; problem=");
         put_quoted(&h, i->problem);
     }
+    if (i->reputation && *i->reputation)
+        put_reputation(&h, i->reputation);
     put(&h, "; identity=");
     put(&h, spf_identity_name(i->identity));
     return h.overflow ? -1 : (int)h.used;

@@ -50,6 +50,33 @@ static void test_header_received_spf_results(void)
     CHECK(strncmp(buf, "Received-SPF: permerror (", 25) == 0);
 }
 
+static void test_header_reputation(void)
+{
+    char buf[HEADER_MAX];
+    header_info_t h = base();
+    int n;
+
+    h.reputation = "net 43/70 ip 0/3 domain 2/122";
+    n = header_received_spf(buf, sizeof(buf), &h);
+    CHECK_STR(buf, "Received-SPF: pass (mx.example.net: domain of alice@example.org designates "
+                   "192.0.2.10 as permitted sender) client-ip=192.0.2.10; "
+                   "envelope-from=\"alice@example.org\"; helo=mail.example.org; "
+                   "receiver=mx.example.net; x-spf-reputation=\"net 43/70 ip 0/3 domain 2/122\"; "
+                   "identity=mailfrom");
+    CHECK_INT(n, (int)strlen(buf));
+    /* Nothing that could end the pair or the quote survives. */
+    h.reputation = "a;b=c\"d\\e\r\n(f)";
+    header_received_spf(buf, sizeof(buf), &h);
+    CHECK(strstr(buf, "; x-spf-reputation=\"a?b?c?d?e???f?\"; identity=mailfrom") != NULL);
+    /* Empty or absent: no key at all. */
+    h.reputation = "";
+    header_received_spf(buf, sizeof(buf), &h);
+    CHECK(strstr(buf, "x-spf-reputation") == NULL);
+    h.reputation = NULL;
+    header_received_spf(buf, sizeof(buf), &h);
+    CHECK(strstr(buf, "x-spf-reputation") == NULL);
+}
+
 static void test_header_escapes_hostile_values(void)
 {
     char buf[HEADER_MAX];
@@ -129,6 +156,7 @@ int main(void)
 {
     UNIT_RUN(test_header_received_spf_pass);
     UNIT_RUN(test_header_received_spf_results);
+    UNIT_RUN(test_header_reputation);
     UNIT_RUN(test_header_escapes_hostile_values);
     UNIT_RUN(test_header_empty_helo_is_quoted);
     UNIT_RUN(test_header_comment_given);

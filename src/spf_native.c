@@ -1234,6 +1234,8 @@ static enum step step_terms(spf_native_check_t *c)
 
 /* ---- the explanation (RFC 7208 6.2) ---- */
 
+/* The default explanation is the receiver's text about the sender's domain, so its
+ * %{d} is the domain checked, also after a redirect (unlike an exp= of a record). */
 static enum step explain_default(spf_native_check_t *c, const frame_t *f)
 {
     const char *text = c->n->default_explanation;
@@ -1242,7 +1244,7 @@ static enum step explain_default(spf_native_check_t *c, const frame_t *f)
     int ok = 0;
 
     if (spf_macro_check(text, len, 1, err) == 0) {
-        if (expand(c, f->domain, text, len, 1, 0, out, sizeof(out), &ok) == NEED_WAIT)
+        if (expand(c, c->sender_domain, text, len, 1, 0, out, sizeof(out), &ok) == NEED_WAIT)
             return STEP_WAIT;
     }
     say(c->explanation, sizeof(c->explanation), "%s", ok ? out : text);

@@ -40,7 +40,7 @@ LOADGEN = $(BUILD)/loadgen
 # Debian packages: what the daemon needs to build, and what its tests need on top.
 BUILD_DEBS = gcc libc6-dev make pkg-config libev-dev libspf2-dev libc-ares-dev \
              libinih-dev libhiredis-dev
-TEST_DEBS  = python3 python3-yaml redis-server postfix valgrind clang \
+TEST_DEBS  = python3 python3-yaml redis-server opendmarc postfix valgrind clang \
              libclang-rt-14-dev procps iproute2
 
 .PHONY: all run check install clean deps test-deps unit unit-san integration \

@@ -17,6 +17,8 @@
 struct ev_loop;
 struct dns;
 struct spf;
+struct store;
+struct reputation;
 
 #define POLICY_NEW_ERR_LEN 256
 
@@ -28,11 +30,17 @@ typedef void policy_reply_cb(void *ctx, const char *action);
 typedef struct policy_stats {
     unsigned long long checks, skipped, whitelisted, memo_hits, cache_hits,
         results[7], actions[5];
+    unsigned long long shared_hits,      /* verdicts found in Redis */
+        shared_puts, reputation_refused;
 } policy_stats_t;
 
 policy_t *policy_new(struct ev_loop *loop, const struct config *cfg, struct dns *dns,
                      struct spf *spf, char err[POLICY_NEW_ERR_LEN]);
 void policy_free(policy_t *p);
+/* Shares verdicts through store (memory first, then Redis, then a check) and counts
+ * and uses the reputation; both borrowed, either may be NULL. Without them policy
+ * behaves as if there were no Redis. */
+void policy_share(policy_t *p, struct store *store, struct reputation *rep);
 /* Adopts a reloaded config (copied). The verdict cache is kept: verdicts do not
  * depend on the config, only the actions built from them. */
 void policy_reconfigure(policy_t *p, const struct config *cfg);

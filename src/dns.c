@@ -601,7 +601,8 @@ static void answer_store(dns_t *d, const char *key, const dns_answer_t *a)
  * failure no longer than the shared error_ttl. */
 static void answer_share(dns_t *d, const char *key, const dns_answer_t *a)
 {
-    double ttl = a->expires - ev_now(d->loop);
+    double now = ev_now(d->loop), ttl = a->expires - now;
+    dns_answer_t shared;
     unsigned char *packed;
     size_t len;
 
@@ -609,7 +610,14 @@ static void answer_share(dns_t *d, const char *key, const dns_answer_t *a)
         return;
     if ((a->status == DNS_SERVFAIL || a->status == DNS_TIMEOUT) && ttl > d->shared.error_ttl)
         ttl = d->shared.error_ttl;
-    if (ttl <= 0 || !(packed = dns_answer_pack(a, &len)))
+    if (ttl <= 0)
+        return;
+    /* The other hosts must not keep it longer than Redis does: a shortened lifetime
+     * goes into the value too. */
+    shared = *a;
+    shared.expires = now + ttl;
+    shared.ttl = (uint32_t)ceil(ttl);
+    if (!(packed = dns_answer_pack(&shared, &len)))
         return;
     d->stats.shared_puts++;
     d->shared.put(d->shared.ctx, key, packed, len, ttl);

@@ -23,6 +23,8 @@
 #include "server.h"
 #include "spf.h"
 #include "spf_explain.h"
+#include "reputation.h"
+#include "store.h"
 
 #define PROGRAM "spf-policyd"
 /* Descriptors beyond the connections: listeners, DNS sockets, log, stdio. */
@@ -39,6 +41,8 @@ typedef struct daemon {
     spf_t *spf;
     policy_t *policy;
     server_t *server;
+    store_t *store;                      /* NULL without [redis] */
+    reputation_t *rep;
     ev_signal sigterm, sigint, sighup;
     ev_timer drain_timer;
     int stopping;
@@ -52,12 +56,15 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: " PROGRAM " [-f] [-t] [-c FILE]\n"
             "       " PROGRAM " [-c FILE] --explain --ip IP --sender ADDR [--helo NAME]\n"
+            "       " PROGRAM " [-c FILE] --reputation IP|DOMAIN\n"
             "  -c FILE    configuration file (default: built-in defaults, see policy.ini.example)\n"
             "  -f         log to stderr instead of syslog (the daemon never forks)\n"
             "  -t         check the configuration and exit\n"
             "  --explain  run one SPF check with the native engine over the configured DNS\n"
             "             servers and print how it was evaluated, with warnings; ADDR is\n"
             "             local@domain or a domain; an empty ADDR checks the HELO name\n"
+            "  --reputation IP|DOMAIN  print the shared reputation of an address (and its\n"
+            "             network) or a sender domain, as kept in the configured Redis\n"
             "  -h         this help\n"
             "exit status: 0 done (whatever the SPF result), 1 error, 2 usage\n");
 }
@@ -235,6 +242,11 @@ static void reload(daemon_t *d)
     if (memcmp(next->dns_servers, d->cfg.dns_servers, sizeof(next->dns_servers)) != 0 ||
         next->engine != d->cfg.engine)
         log_warn("reload: [dns] and [spf] engine changes take effect at the next restart");
+    if (strcmp(next->redis_address, d->cfg.redis_address) != 0 ||
+        next->nredis_sentinels != d->cfg.nredis_sentinels ||
+        strcmp(next->redis_prefix, d->cfg.redis_prefix) != 0 ||
+        next->reputation_window != d->cfg.reputation_window)
+        log_warn("reload: [redis] and the [reputation] window change at the next restart");
     memcpy(next->dns_servers, d->cfg.dns_servers, sizeof(next->dns_servers));
     next->engine = d->cfg.engine;
     d->cfg = *next;
@@ -280,6 +292,39 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     server_drain(d->server, drained, d);
 }
 
+/* With [redis]: the store, the reputation on it, and the DNS answers and verdicts
+ * shared through it. */
+static void share_start(daemon_t *d)
+{
+    char err[STORE_ERR_LEN];
+    dns_shared_t sh;
+
+    if (!*d->cfg.redis_address && d->cfg.nredis_sentinels == 0)
+        return;
+    if (!(d->store = store_new(d->loop, &d->cfg, err)))
+        log_fatal("%s", err);
+    if (!(d->rep = reputation_new(d->loop, d->store, &d->cfg)))
+        log_fatal("reputation: out of memory");
+    store_dns_shared(d->store, &sh);
+    dns_set_shared(d->dns, &sh);
+    policy_share(d->policy, d->store, d->rep);
+}
+
+static void share_stop(daemon_t *d)
+{
+    store_stats_t st;
+
+    if (!d->store)
+        return;
+    store_get_stats(d->store, &st);
+    log_info("redis: %llu commands, %llu replies, %llu timeouts, %llu late, %llu errors, "
+             "%llu reads refused, %llu writes dropped, %llu connects, %llu outages",
+             st.commands, st.replies, st.timeouts, st.late, st.errors, st.refused, st.dropped,
+             st.connects, st.outages);
+    reputation_free(d->rep);
+    store_free(d->store);
+}
+
 static void daemon_free(daemon_t *d)
 {
     if (d->server)
@@ -290,21 +335,23 @@ static void daemon_free(daemon_t *d)
         spf_free(d->spf);
     if (d->dns)
         dns_free(d->dns);
+    share_stop(d);
 }
 
 int main(int argc, char **argv)
 {
     static daemon_t d;
-    enum { OPT_EXPLAIN = 256, OPT_IP, OPT_SENDER, OPT_HELO };
+    enum { OPT_EXPLAIN = 256, OPT_IP, OPT_SENDER, OPT_HELO, OPT_REPUTATION };
     static const struct option long_options[] = {
         {"explain", no_argument, NULL, OPT_EXPLAIN},
         {"ip", required_argument, NULL, OPT_IP},
         {"sender", required_argument, NULL, OPT_SENDER},
         {"helo", required_argument, NULL, OPT_HELO},
+        {"reputation", required_argument, NULL, OPT_REPUTATION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *ip = NULL, *sender = NULL, *helo = NULL;
+    const char *path = NULL, *ip = NULL, *sender = NULL, *helo = NULL, *reputation_of = NULL;
     int check_only = 0, explain_mode = 0, opt;
     char err[CONFIG_ERR_LEN], dns_err[DNS_ERR_LEN], spf_err[SPF_ERR_LEN],
         policy_err[POLICY_NEW_ERR_LEN], server_err[SERVER_ERR_LEN];
@@ -321,11 +368,13 @@ int main(int argc, char **argv)
         case OPT_IP: ip = optarg; break;
         case OPT_SENDER: sender = optarg; break;
         case OPT_HELO: helo = optarg; break;
+        case OPT_REPUTATION: reputation_of = optarg; break;
         default: usage(stderr); return 2;
         }
     }
     if (optind != argc || (explain_mode && (!ip || !sender || check_only)) ||
-        (!explain_mode && (ip || sender || helo))) {
+        (!explain_mode && (ip || sender || helo)) ||
+        (reputation_of && (explain_mode || check_only))) {
         usage(stderr);
         return 2;
     }
@@ -335,6 +384,8 @@ int main(int argc, char **argv)
     }
     if (explain_mode)
         return explain(&d.cfg, ip, sender, helo ? helo : "");
+    if (reputation_of)
+        return reputation_cli(&d.cfg, reputation_of, stdout);
     if (check_only) {
         printf(PROGRAM ": %s: configuration OK\n", path ? path : "built-in defaults");
         return 0;
@@ -354,6 +405,7 @@ int main(int argc, char **argv)
         log_fatal("spf: %s", spf_err);
     if (!(d.policy = policy_new(d.loop, &d.cfg, d.dns, d.spf, policy_err)))
         log_fatal("policy: %s", policy_err);
+    share_start(&d);
     if (!(d.server = server_new(d.loop, &d.cfg, d.policy, server_err)))
         log_fatal("%s", server_err);
     drop_privileges(d.cfg.user);

@@ -3,7 +3,15 @@
  * Order of a decision (DESIGN.md): the per-message memo, skip rules, whitelists, then
  * the HELO identity (first; alone for the null sender), then MAIL FROM. Verdicts come
  * from the verdict cache or an SPF check; the reply is built from the config's
- * result -> action mapping. Every path that accepts the message prepends exactly one
+ * result -> action mapping.
+ *
+ * With a store (policy_share), after the skip rules and the whitelists that need no
+ * DNS, one MGET fetches at once whatever memory lacks: the verdict keys of both
+ * identities (the short key and its three longer variants, so a marker never costs a
+ * second round trip) and the three reputations of the message. Then the reputation of
+ * the client network may refuse the request before any DNS work. Verdicts of checks
+ * run here are written to Redis with their remaining lifetime (a temperror for the
+ * shared error_ttl at most); each decided message adds its result to the reputation. Every path that accepts the message prepends exactly one
  * Received-SPF header (unless the header style says none), so the first such header a
  * filter sees is always ours. */
 #include "policy.h"
@@ -23,7 +31,9 @@
 #include "log.h"
 #include "netaddr.h"
 #include "reply.h"
+#include "reputation.h"
 #include "spf.h"
+#include "store.h"
 
 #define POLICY_KEY_MAX 700
 #define POLICY_INSTANCE_MAX 64
@@ -31,6 +41,9 @@
 #define POLICY_PTR_NAMES_MAX 10
 /* A verdict is never kept longer than a day, whatever its TTLs say. */
 #define POLICY_VERDICT_TTL_MAX 86400.0
+/* Verdict keys per identity in the shared MGET: the short key and the variants with
+ * the local part, the HELO name, and both (indexed by the SPF_USES_* bits). */
+#define POLICY_SHARED_VARIANTS 4
 
 typedef struct cached_verdict {
     enum spf_result result;
@@ -57,7 +70,10 @@ typedef struct verdict_copy {
     char comment[SPF_COMMENT_MAX];
 } verdict_copy_t;
 
-enum job_stage { STAGE_START, STAGE_WL_HELO, STAGE_WL_PTR, STAGE_HELO, STAGE_MAILFROM, STAGE_DONE };
+enum job_stage {
+    STAGE_START, STAGE_SHARED, STAGE_REPUTATION, STAGE_WL_HELO, STAGE_WL_PTR, STAGE_HELO,
+    STAGE_MAILFROM, STAGE_DONE
+};
 
 struct policy_job {
     policy_t *p;
@@ -83,6 +99,11 @@ struct policy_job {
     } wl[POLICY_PTR_NAMES_MAX + 1];
     int confirmed;
     verdict_copy_t helo_v, from_v;
+    store_req_t *shared;                 /* the MGET in flight */
+    int shared_at[2];                    /* per identity: first of its keys, or -1 */
+    int rep_at[REPUTATION_KINDS];        /* per reputation kind: its key, or -1 */
+    int rep_named;                       /* rep_names filled */
+    reputation_names_t rep_names;
     policy_job_t *prev, *next;
 };
 
@@ -92,6 +113,8 @@ struct policy {
     char hostname[DNS_NAME_MAX + 1];
     dns_t *dns;
     spf_t *spf;
+    store_t *store;
+    reputation_t *rep;
     cache_t *verdicts;
     cache_t *memos;
     policy_job_t *jobs;
@@ -214,6 +237,12 @@ policy_t *policy_new(struct ev_loop *loop, const struct config *cfg, struct dns 
     return p;
 }
 
+void policy_share(policy_t *p, struct store *store, struct reputation *rep)
+{
+    p->store = store;
+    p->rep = rep;
+}
+
 void policy_reconfigure(policy_t *p, const struct config *cfg)
 {
     p->cfg = *cfg;
@@ -239,6 +268,10 @@ static void job_unlink(policy_job_t *j)
 static void job_stop_io(policy_job_t *j)
 {
     ev_timer_stop(j->p->loop, &j->kick);
+    if (j->shared) {
+        store_cancel(j->shared);
+        j->shared = NULL;
+    }
     if (j->check) {
         spf_cancel(j->check);
         j->check = NULL;
@@ -367,12 +400,31 @@ static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_co
     h->problem = (v->result == SPF_RES_PERMERROR || v->result == SPF_RES_TEMPERROR) ? v->comment : "";
 }
 
+/* "net F/N ip F/N domain F/N" for our Received-SPF, when the reputation is wanted
+ * there and known; else NULL. */
+static const char *reputation_text(policy_job_t *j, char *buf, size_t len)
+{
+    const reputation_counts_t *c[REPUTATION_KINDS];
+    reputation_counts_t counts[REPUTATION_KINDS];
+    policy_t *p = j->p;
+
+    if (!p->rep || !p->cfg.reputation_header || !j->rep_named)
+        return NULL;
+    for (int k = 0; k < REPUTATION_KINDS; k++)
+        c[k] = j->rep_names.name[k][0] &&
+                       reputation_peek(p->rep, (enum reputation_kind)k, j->rep_names.name[k],
+                                       &counts[k])
+                   ? &counts[k] : NULL;
+    return reputation_header(buf, len, c, p->cfg.reputation_count_softfail) ? buf : NULL;
+}
+
 /* PREPEND with the configured header, remembering the second one for later. */
 static void reply_accept(policy_job_t *j, const verdict_copy_t *v, const char *comment,
                          enum action a)
 {
     static const char prepend[] = "PREPEND ";
     char reply[sizeof(prepend) - 1 + HEADER_MAX], ar[HEADER_MAX], from[600];
+    char reptext[REPUTATION_HEADER_MAX];
     header_info_t h;
     enum header_style style = j->p->cfg.header_style;
     int n = 0;
@@ -383,6 +435,7 @@ static void reply_accept(policy_job_t *j, const verdict_copy_t *v, const char *c
         return;
     }
     header_info_fill(j, &h, v, SPF_ID_MAILFROM, comment, from, sizeof(from));
+    h.reputation = reputation_text(j, reptext, sizeof(reptext));
     memcpy(reply, prepend, sizeof(prepend));
     if (style == HEADER_AUTH_RESULTS)
         n = header_auth_results(reply + sizeof(prepend) - 1, HEADER_MAX, authserv_of(j->p), &h);
@@ -473,23 +526,21 @@ static const cached_verdict_t *verdict_lookup(policy_job_t *j, const char *local
     return v;
 }
 
-static void verdict_store(policy_job_t *j, const char *local, const char *domain,
-                          const spf_verdict_t *v)
+/* Into the memory cache: the verdict (texts of elen and clen bytes) and, when it
+ * depends on more than IP and domain, the marker under the short key. */
+static void verdict_put(policy_job_t *j, const char *local, const char *domain,
+                        enum spf_result result, unsigned uses, const char *explanation,
+                        size_t elen, const char *comment, size_t clen, double expires)
 {
     char key[POLICY_KEY_MAX];
-    double now = ev_now(j->p->loop), expires = v->expires;
-    size_t elen = strlen(v->explanation), clen = strlen(v->comment);
+    double now = ev_now(j->p->loop);
     cached_verdict_t *c;
 
-    if (expires > now + POLICY_VERDICT_TTL_MAX)
-        expires = now + POLICY_VERDICT_TTL_MAX;
-    if (expires <= now)
-        return;
-    if (v->uses) {
+    if (uses) {
         cached_verdict_t *marker = calloc(1, sizeof(*marker) + 2);
         if (!marker)
             return;
-        marker->uses = v->uses;
+        marker->uses = uses;
         marker->explanation = marker->comment = marker->text;
         verdict_key(key, j, local, domain, 0);
         cache_put(j->p->verdicts, key, marker, expires, now);
@@ -497,14 +548,99 @@ static void verdict_store(policy_job_t *j, const char *local, const char *domain
     c = malloc(sizeof(*c) + elen + clen + 2);
     if (!c)
         return;
-    c->result = v->result;
+    c->result = result;
     c->uses = 0;
     c->explanation = c->text;
-    memcpy(c->explanation, v->explanation, elen + 1);
+    memcpy(c->explanation, explanation, elen);
+    c->explanation[elen] = '\0';
     c->comment = c->text + elen + 1;
-    memcpy(c->comment, v->comment, clen + 1);
-    verdict_key(key, j, local, domain, v->uses);
+    memcpy(c->comment, comment, clen);
+    c->comment[clen] = '\0';
+    verdict_key(key, j, local, domain, uses);
     cache_put(j->p->verdicts, key, c, expires, now);
+}
+
+/* Writes one shared verdict (fire-and-forget). */
+static void shared_set(policy_job_t *j, const char *local, const char *domain, unsigned keyuses,
+                       const store_verdict_t *sv, double ttl)
+{
+    char key[POLICY_KEY_MAX], full[STORE_KEY_MAX], packed[STORE_VERDICT_MAX];
+    size_t klen, plen;
+
+    verdict_key(key, j, local, domain, keyuses);
+    klen = store_key(j->p->store, full, sizeof(full), STORE_KIND_VERDICT, key, strlen(key));
+    plen = store_verdict_pack(packed, sizeof(packed), sv);
+    if (klen && plen && store_set(j->p->store, full, klen, packed, plen, ttl) == 0)
+        j->p->stats.shared_puts++;
+}
+
+/* A verdict of a check run here, for the other hosts: its remaining lifetime, a
+ * temperror no longer than [redis] error_ttl. */
+static void verdict_share(policy_job_t *j, const char *local, const char *domain,
+                          const spf_verdict_t *v, double expires)
+{
+    double ttl = expires - ev_now(j->p->loop);
+    store_verdict_t sv;
+
+    if (!j->p->store)
+        return;
+    if (v->result == SPF_RES_TEMPERROR && ttl > j->p->cfg.redis_error_ttl)
+        ttl = j->p->cfg.redis_error_ttl;
+    if (ttl <= 0)
+        return;
+    memset(&sv, 0, sizeof(sv));
+    sv.expires = ev_now(j->p->loop) + ttl;
+    sv.explanation = sv.comment = "";
+    if (v->uses) {
+        sv.uses = v->uses;
+        shared_set(j, local, domain, 0, &sv, ttl);
+    }
+    sv.result = (int)v->result;
+    sv.uses = 0;
+    sv.explanation = v->explanation;
+    sv.explanation_len = strlen(v->explanation);
+    sv.comment = v->comment;
+    sv.comment_len = strlen(v->comment);
+    shared_set(j, local, domain, v->uses, &sv, ttl);
+}
+
+static void verdict_store(policy_job_t *j, const char *local, const char *domain,
+                          const spf_verdict_t *v)
+{
+    double now = ev_now(j->p->loop), expires = v->expires;
+
+    if (expires > now + POLICY_VERDICT_TTL_MAX)
+        expires = now + POLICY_VERDICT_TTL_MAX;
+    if (expires <= now)
+        return;
+    verdict_put(j, local, domain, v->result, v->uses, v->explanation, strlen(v->explanation),
+                v->comment, strlen(v->comment), expires);
+    verdict_share(j, local, domain, v, expires);
+}
+
+/* A verdict read from Redis (the four keys of one identity, short key first) into the
+ * memory cache, where identity_verdict will find it. */
+static void shared_learn(policy_job_t *j, const char *local, const char *domain,
+                         const store_value_t *v)
+{
+    double now = ev_now(j->p->loop);
+    store_verdict_t head, full;
+
+    if (!v[0].data || store_verdict_unpack(&head, v[0].data, v[0].len) < 0 ||
+        head.expires <= now)
+        return;
+    full = head;
+    if (head.uses) {
+        const store_value_t *x = &v[head.uses];
+        if (!x->data || store_verdict_unpack(&full, x->data, x->len) < 0 || full.uses ||
+            full.expires <= now)
+            return;
+    }
+    if (full.expires > now + POLICY_VERDICT_TTL_MAX)
+        full.expires = now + POLICY_VERDICT_TTL_MAX;
+    verdict_put(j, local, domain, (enum spf_result)full.result, head.uses, full.explanation,
+                full.explanation_len, full.comment, full.comment_len, full.expires);
+    j->p->stats.shared_hits++;
 }
 
 static void check_done(void *ctx, const spf_verdict_t *v)
@@ -675,8 +811,129 @@ static void job_start(policy_job_t *j)
         wl_done(j, "whitelisted: sender domain is in [whitelist] senders");
         return;
     }
-    j->stage = STAGE_WL_HELO;
+    j->stage = STAGE_SHARED;
     job_step(j);
+}
+
+static int before_mail_from(const char *state);
+
+/* The reputations of this message are of use: to refuse, or for the header. */
+static int reputation_wanted(const policy_t *p)
+{
+    return p->rep && (p->cfg.reputation_action != REPUTATION_NONE ||
+                      (p->cfg.reputation_header && p->cfg.header_style != HEADER_NONE &&
+                       p->cfg.header_style != HEADER_AUTH_RESULTS));
+}
+
+static void shared_done(void *ctx, const store_value_t *values, size_t n)
+{
+    policy_job_t *j = ctx;
+
+    (void)n;
+    j->shared = NULL;
+    for (int id = 0; values && id < 2; id++)
+        if (j->shared_at[id] >= 0)
+            shared_learn(j, id == SPF_ID_HELO ? "postmaster" : j->from_local,
+                         id == SPF_ID_HELO ? j->helo : j->from_domain, values + j->shared_at[id]);
+    for (int k = 0; values && k < REPUTATION_KINDS; k++)
+        if (j->rep_at[k] >= 0)
+            reputation_learn(j->p->rep, (enum reputation_kind)k, j->rep_names.name[k],
+                             values[j->rep_at[k]].data, values[j->rep_at[k]].len);
+    j->stage = STAGE_REPUTATION;
+    job_step(j);
+}
+
+/* Puts the key of name (len bytes) of kind into the MGET being built. */
+static int shared_add(policy_job_t *j, char keys[STORE_MGET_MAX][STORE_KEY_MAX], size_t *lens,
+                      size_t *n, const char *kind, const char *name)
+{
+    lens[*n] = store_key(j->p->store, keys[*n], STORE_KEY_MAX, kind, name, strlen(name));
+    if (!lens[*n])
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+/* One MGET for everything memory lacks. 1 when it was sent (shared_done goes on). */
+static int shared_fetch(policy_job_t *j)
+{
+    policy_t *p = j->p;
+    char keys[STORE_MGET_MAX][STORE_KEY_MAX], key[POLICY_KEY_MAX];
+    const char *kp[STORE_MGET_MAX];
+    size_t lens[STORE_MGET_MAX], n = 0;
+    int want[2];
+
+    j->shared_at[0] = j->shared_at[1] = -1;
+    for (int k = 0; k < REPUTATION_KINDS; k++)
+        j->rep_at[k] = -1;
+    if (reputation_wanted(p)) {
+        reputation_names(&j->rep_names, &j->ip, j->null_sender ? j->helo : j->from_domain);
+        j->rep_named = 1;
+    }
+    if (!p->store || !store_up(p->store))
+        return 0;
+    want[SPF_ID_HELO] = (p->cfg.check_helo || j->null_sender) && *j->helo &&
+                        !verdict_lookup(j, "postmaster", j->helo);
+    want[SPF_ID_MAILFROM] = !j->null_sender && !before_mail_from(j->req->protocol_state) &&
+                            *j->from_domain && !verdict_lookup(j, j->from_local, j->from_domain);
+    for (int id = 0; id < 2; id++) {
+        if (!want[id])
+            continue;
+        j->shared_at[id] = (int)n;
+        for (unsigned uses = 0; uses < POLICY_SHARED_VARIANTS; uses++) {
+            verdict_key(key, j, id == SPF_ID_HELO ? "postmaster" : j->from_local,
+                        id == SPF_ID_HELO ? j->helo : j->from_domain, uses);
+            if (shared_add(j, keys, lens, &n, STORE_KIND_VERDICT, key) < 0)
+                return 0;
+        }
+    }
+    for (int k = 0; j->rep_named && k < REPUTATION_KINDS; k++) {
+        reputation_counts_t c;
+        if (!j->rep_names.name[k][0] ||
+            reputation_peek(p->rep, (enum reputation_kind)k, j->rep_names.name[k], &c))
+            continue;
+        lens[n] = reputation_key(p->rep, keys[n], STORE_KEY_MAX, (enum reputation_kind)k,
+                                 j->rep_names.name[k]);
+        if (!lens[n])
+            return 0;
+        j->rep_at[k] = (int)n++;
+    }
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        kp[i] = keys[i];
+    j->shared = store_mget(p->store, n, kp, lens, shared_done, j);
+    return j->shared != NULL;
+}
+
+/* A client network that keeps failing SPF on every host: refused before any DNS work.
+ * 1 when the request was answered. */
+static int reputation_refuse(policy_job_t *j)
+{
+    const struct config *c = &j->p->cfg;
+    const char *net = j->rep_names.name[REPUTATION_NET];
+    char reply[REPLY_MAX + 1];
+    reputation_counts_t rc;
+    double total, failing;
+    int defer = c->reputation_action == REPUTATION_DEFER;
+
+    if (c->reputation_action == REPUTATION_NONE || !j->rep_named ||
+        !reputation_peek(j->p->rep, REPUTATION_NET, net, &rc))
+        return 0;
+    total = reputation_total(&rc);
+    failing = reputation_failing(&rc, c->reputation_count_softfail);
+    if (total < c->reputation_min_checks || failing * 100 < c->reputation_fail_percent * total)
+        return 0;
+    /* A long text is cut: the reply line is bounded (RFC 5321 4.5.3.1.5). */
+    if (snprintf(reply, sizeof(reply), "%s %s %s (%s: %.0f of %.0f recent SPF checks failed)",
+                 defer ? "451" : "550",
+                 defer ? c->reputation_defer_status : c->reputation_reject_status,
+                 c->reputation_text, net, failing, total) < 0)
+        return 0;
+    j->p->stats.reputation_refused++;
+    memo_store(j, 1, reply, NULL);
+    job_reply(j, reply, defer ? ACTION_DEFER : ACTION_REJECT);
+    return 1;
 }
 
 static void job_decide(policy_job_t *j)
@@ -684,6 +941,15 @@ static void job_decide(policy_job_t *j)
     const struct config *c = &j->p->cfg;
     enum action ha = j->helo_v.done ? c->helo_action[j->helo_v.result] : ACTION_DUNNO;
     enum action fa;
+
+    if (j->p->rep) {
+        if (!j->rep_named) {
+            reputation_names(&j->rep_names, &j->ip, j->null_sender ? j->helo : j->from_domain);
+            j->rep_named = 1;
+        }
+        reputation_count(j->p->rep, &j->rep_names,
+                         j->null_sender ? j->helo_v.result : j->from_v.result);
+    }
 
     if (j->null_sender) {
         /* RFC 7208 2.4: the HELO check is the MAIL FROM check of postmaster@helo. */
@@ -726,6 +992,16 @@ static void job_step(policy_job_t *j)
     case STAGE_START:
         job_start(j);
         return;
+    case STAGE_SHARED:
+        if (shared_fetch(j))
+            return;
+        j->stage = STAGE_REPUTATION;
+        /* fall through */
+    case STAGE_REPUTATION:
+        if (reputation_refuse(j))
+            return;
+        j->stage = STAGE_WL_HELO;
+        /* fall through */
     case STAGE_WL_HELO:
         if (*j->helo && name_list_match(&c->whitelist_helo, j->helo) &&
             job_lookup(j, j->helo, addr_type) == 0)

@@ -157,7 +157,7 @@ static const struct option options[] = {
     {"dns", "negative_ttl", OPT_UNSIGNED, "3600", 0, 86400, FIELD(dns_negative_ttl)},
     {"dns", "error_ttl", OPT_UNSIGNED, "30", 0, 3600, FIELD(dns_error_ttl)},
 
-    {"spf", "engine", OPT_ENUM, "libspf2", .names = engine_names, FIELD(engine)},
+    {"spf", "engine", OPT_ENUM, "native", .names = engine_names, FIELD(engine)},
     {"spf", "request_timeout", OPT_SECONDS, "20", 0.1, 3600, FIELD(request_timeout)},
     {"spf", "check_helo", OPT_BOOL, "yes", FIELD(check_helo)},
     {"spf", "receiver", OPT_DNSNAME, "", FIELD(receiver)},

@@ -129,7 +129,7 @@ static void test_config_defaults(void)
     CHECK_INT(cfg.dns_negative_ttl, 3600);
     CHECK_INT(cfg.dns_error_ttl, 30);
 
-    CHECK_INT(cfg.engine, ENGINE_LIBSPF2);
+    CHECK_INT(cfg.engine, ENGINE_NATIVE);
     CHECK(cfg.request_timeout == 20.0);
     CHECK_INT(cfg.check_helo, 1);
     CHECK_STR(cfg.receiver, "");
@@ -304,7 +304,7 @@ static void test_config_full_sample(void)
     CHECK_INT(cfg.dns_negative_ttl, 0);
     CHECK_INT(cfg.dns_error_ttl, 5);
 
-    CHECK_INT(cfg.engine, ENGINE_NATIVE);
+    CHECK_INT(cfg.engine, ENGINE_LIBSPF2);
     CHECK(cfg.request_timeout == 10.0);
     CHECK_INT(cfg.check_helo, 0);
     CHECK_STR(cfg.receiver, "mx1.example.net");

@@ -79,7 +79,7 @@ $(LOADGEN): $(wildcard tests/bench/*.c tests/bench/*.h) | $(BUILD)
 
 # libFuzzer harnesses link the one module they exercise, named like the harness.
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c src/%.c $(wildcard include/*.h) | $(BUILD)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Iinclude \
 	  -o $@ tests/fuzz/fuzz_$*.c src/$*.c
 
 # The record parser checks domain-specs with the macro module, and the harness expands

@@ -53,6 +53,8 @@ static const char *const kind_name[REPUTATION_KINDS] = {"domain", "ip", "net"};
 /* The networks a client is counted in (DESIGN.md: /24 for IPv4, /64 for IPv6). */
 #define REPUTATION_V4_PREFIX 24
 #define REPUTATION_V6_PREFIX 64
+#define REPUTATION_V4_SUFFIX "/24"
+#define REPUTATION_V6_SUFFIX "/64"
 /* "d:" + entity: the name in the memory maps, and the key after the prefix and "r:". */
 #define REPUTATION_NAME_LEN (2 + REPUTATION_ENTITY_MAX)
 /* Digits of a number in a script argument; counts and times fit easily. */
@@ -87,11 +89,22 @@ struct reputation {
     reputation_stats_t stats;
 };
 
+/* Copies at most len - 1 bytes of src and a NUL. No printf: this runs several times
+ * for every message. */
+static size_t copy_str(char *dst, size_t len, const char *src)
+{
+    size_t n = strnlen(src, len - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 static void name_of(char out[REPUTATION_NAME_LEN], enum reputation_kind kind, const char *entity)
 {
     out[0] = kind_letter[kind];
     out[1] = ':';
-    snprintf(out + 2, REPUTATION_NAME_LEN - 2, "%s", entity);
+    copy_str(out + 2, REPUTATION_NAME_LEN - 2, entity);
 }
 
 static void known_free(void *v)
@@ -217,11 +230,16 @@ void reputation_get_stats(const reputation_t *r, reputation_stats_t *out)
 void reputation_names(reputation_names_t *out, const netaddr_t *ip, const char *domain)
 {
     netcidr_t net;
+    char *p = out->name[REPUTATION_NET];
+    size_t n;
 
-    snprintf(out->name[REPUTATION_DOMAIN], REPUTATION_ENTITY_MAX, "%s", domain);
+    copy_str(out->name[REPUTATION_DOMAIN], REPUTATION_ENTITY_MAX, domain);
     netaddr_format(ip, out->name[REPUTATION_IP], REPUTATION_ENTITY_MAX);
     netaddr_network(&net, ip, REPUTATION_V4_PREFIX, REPUTATION_V6_PREFIX);
-    netcidr_format(&net, out->name[REPUTATION_NET], REPUTATION_ENTITY_MAX);
+    netaddr_format(&net.net, p, REPUTATION_ENTITY_MAX);
+    n = strlen(p);
+    copy_str(p + n, REPUTATION_ENTITY_MAX - n,
+             ip->family == AF_INET ? REPUTATION_V4_SUFFIX : REPUTATION_V6_SUFFIX);
 }
 
 size_t reputation_key(const reputation_t *r, char *buf, size_t len, enum reputation_kind kind,
@@ -354,27 +372,49 @@ double reputation_failing(const reputation_counts_t *c, int count_softfail)
     return c->n[SPF_RES_FAIL] + (count_softfail ? c->n[SPF_RES_SOFTFAIL] : 0);
 }
 
+/* The count rounded, in decimal, at p; returns the digits written (at most
+ * REPUTATION_NUM_LEN - 1). */
+static size_t put_count(char *p, double v)
+{
+    char digits[REPUTATION_NUM_LEN];
+    unsigned long long u = v < 1e18 ? (unsigned long long)llround(v) : 999999999999999999ULL;
+    size_t n = 0;
+
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (size_t i = 0; i < n; i++)
+        p[i] = digits[n - 1 - i];
+    return n;
+}
+
 size_t reputation_header(char *buf, size_t len, const reputation_counts_t *c[REPUTATION_KINDS],
                          int count_softfail)
 {
     static const enum reputation_kind order[] = {REPUTATION_NET, REPUTATION_IP,
                                                  REPUTATION_DOMAIN};
+    char pair[2 * REPUTATION_NUM_LEN + 16];
     size_t used = 0;
 
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         const reputation_counts_t *x = c[order[i]];
-        int n;
+        size_t n = 0;
         if (!x)
             continue;
-        n = snprintf(buf + used, len - used, "%s%s %.0f/%.0f", used ? " " : "",
-                     kind_name[order[i]], reputation_failing(x, count_softfail),
-                     reputation_total(x));
-        if (n < 0 || (size_t)n >= len - used) {
-            buf[used] = '\0';
-            return used;
-        }
-        used += (size_t)n;
+        if (used)
+            pair[n++] = ' ';
+        n += copy_str(pair + n, sizeof pair - n, kind_name[order[i]]);
+        pair[n++] = ' ';
+        n += put_count(pair + n, reputation_failing(x, count_softfail));
+        pair[n++] = '/';
+        n += put_count(pair + n, reputation_total(x));
+        if (n >= len - used)
+            break;
+        memcpy(buf + used, pair, n);
+        used += n;
+        buf[used] = '\0';
     }
     return used;
 }

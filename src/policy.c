@@ -17,6 +17,7 @@
 #include "policy.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,9 @@ enum job_stage {
     STAGE_MAILFROM, STAGE_DONE
 };
 
+/* Small state first, buffers last: a job is allocated per request and only the part
+ * before `ip` is cleared; policy_check empties the strings after it and the verdict
+ * copies' done flags, and everything else there is written before it is read. */
 struct policy_job {
     policy_t *p;
     policy_reply_cb *cb;
@@ -84,11 +88,6 @@ struct policy_job {
     ev_timer kick;
     double started;
     enum job_stage stage;
-    netaddr_t ip;
-    char ipstr[NETADDR_STRLEN];
-    char helo[DNS_NAME_MAX + 1];         /* valid, lower-case HELO domain or "" */
-    char from_local[256];
-    char from_domain[DNS_NAME_MAX + 1];  /* valid sender domain or "" */
     int null_sender;
     spf_check_t *check;
     enum spf_identity checking;
@@ -98,13 +97,18 @@ struct policy_job {
         dns_lookup_t *lookup;        /* NULL when the slot is free */
     } wl[POLICY_PTR_NAMES_MAX + 1];
     int confirmed;
-    verdict_copy_t helo_v, from_v;
     store_req_t *shared;                 /* the MGET in flight */
     int shared_at[2];                    /* per identity: first of its keys, or -1 */
     int rep_at[REPUTATION_KINDS];        /* per reputation kind: its key, or -1 */
     int rep_named;                       /* rep_names filled */
-    reputation_names_t rep_names;
     policy_job_t *prev, *next;
+    netaddr_t ip;
+    char ipstr[NETADDR_STRLEN];
+    char helo[DNS_NAME_MAX + 1];         /* valid, lower-case HELO domain or "" */
+    char from_local[256];
+    char from_domain[DNS_NAME_MAX + 1];  /* valid sender domain or "" */
+    verdict_copy_t helo_v, from_v;
+    reputation_names_t rep_names;
 };
 
 struct policy {
@@ -1121,10 +1125,13 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 policy_job_t *policy_check(policy_t *p, unsigned long long conn_id, const policy_request_t *req,
                            policy_reply_cb *cb, void *ctx)
 {
-    policy_job_t *j = calloc(1, sizeof(*j));
+    policy_job_t *j = malloc(sizeof(*j));
 
     if (!j)
         return NULL;
+    memset(j, 0, offsetof(policy_job_t, ip));
+    j->helo_v.done = j->from_v.done = 0;
+    j->ipstr[0] = j->helo[0] = j->from_local[0] = j->from_domain[0] = '\0';
     j->p = p;
     j->cb = cb;
     j->ctx = ctx;

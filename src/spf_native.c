@@ -1057,8 +1057,8 @@ static enum step record_problem(spf_native_check_t *c, frame_t *f, const slot_t 
     char buf[SPF_COMMENT_MAX];
 
     if (result == SPF_RES_NONE && (f->redirected || c->depth > 1)) {
-        say(buf, sizeof(buf), "%s=%s: %s", f->redirected ? "redirect" : "include",
-                 f->domain, why);
+        say(buf, sizeof(buf), "%s%s: %s", f->redirected ? "redirect=" : "include:", f->domain,
+            why);
         why = buf;
         result = SPF_RES_PERMERROR;
     }

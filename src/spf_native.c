@@ -18,11 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "dns.h"
-#include "log.h"
 #include "spf_macro.h"
 #include "spf_record.h"
 
@@ -644,7 +642,8 @@ static unsigned uses_of(unsigned macro_uses)
 }
 
 /* %{p}: looks up the client's PTR names (the first 10) and their addresses, once.
- * NEED_OK when done; any DNS trouble just leaves fewer validated names. */
+ * NEED_OK when done, or NEED_WAIT; any DNS trouble (even a lookup that cannot start)
+ * just leaves fewer validated names, down to "unknown". */
 static enum need ptr_resolve(spf_native_check_t *c)
 {
     char rev[DNS_NAME_MAX + 1], name[DNS_NAME_MAX + 1];
@@ -658,8 +657,12 @@ static enum need ptr_resolve(spf_native_check_t *c)
         return NEED_OK;
     }
     r = need(c, rev, DNS_T_PTR, &a);
-    if (r != NEED_OK)
+    if (r == NEED_WAIT)
         return r;
+    if (r == NEED_FAIL) {
+        c->ptr_done = 1;
+        return NEED_OK;
+    }
     for (size_t i = 0; a->status == DNS_OK && i < a->count && i < SPF_NATIVE_MAX_PTR; i++) {
         if (name_norm(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) < 0)
             continue;
@@ -694,7 +697,7 @@ static const char *ptr_name(spf_native_check_t *c, const char *domain, char out[
 }
 
 /* Expands a macro-string for the frame's domain into out. NEED_OK (0 written into
- * *ok when it could not be expanded), or NEED_WAIT for %{p}. */
+ * *ok when it could not be expanded), or NEED_WAIT for %{p}; never NEED_FAIL. */
 static enum need expand(spf_native_check_t *c, const char *domain, const char *text, size_t len,
                         int explanation, int is_domain, char *out, size_t outlen, int *ok)
 {
@@ -1002,13 +1005,8 @@ static enum term_outcome term_eval(spf_native_check_t *c, frame_t *f, const spf_
         if (term_counts(t) && ++c->lookups > SPF_NATIVE_MAX_TERMS)
             return term_error(c, t, NULL, SPF_RES_PERMERROR, "more than 10 DNS-querying terms");
     }
-    if (term_counts(t)) {
-        switch (term_target(c, f, t->domain_spec)) {
-        case NEED_WAIT: return TERM_WAIT;
-        case NEED_FAIL: return need_error(c, t);
-        case NEED_OK: break;
-        }
-    }
+    if (term_counts(t) && term_target(c, f, t->domain_spec) == NEED_WAIT)
+        return TERM_WAIT;
     switch (t->mech) {
     case SPF_MECH_ALL: return term_done(c, t, 1, 0, "");
     case SPF_MECH_IP4:
@@ -1177,11 +1175,8 @@ static enum step frame_redirect(spf_native_check_t *c, frame_t *f)
             return STEP_END;
         }
     }
-    switch (term_target(c, f, spec)) {
-    case NEED_WAIT: return STEP_WAIT;
-    case NEED_FAIL:
-    case NEED_OK: break;
-    }
+    if (term_target(c, f, spec) == NEED_WAIT)
+        return STEP_WAIT;
     if (c->trace) {
         char text[SPF_MECH_MAX];
         say(text, sizeof(text), "redirect=%s", spec);
@@ -1275,11 +1270,8 @@ static enum step step_explain(spf_native_check_t *c)
 
     if (!f->rec->exp || c->exp_default)
         return explain_default(c, f);
-    switch (term_target(c, f, f->rec->exp)) {
-    case NEED_WAIT: return STEP_WAIT;
-    case NEED_FAIL:
-    case NEED_OK: break;
-    }
+    if (term_target(c, f, f->rec->exp) == NEED_WAIT)
+        return STEP_WAIT;
     if (!c->target_valid)
         return exp_unusable(c, f, "not a valid domain name");
     switch (need(c, c->target, DNS_T_TXT, &a)) {

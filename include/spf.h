@@ -56,7 +56,8 @@ typedef struct spf_verdict {
     double expires;           /* ev_now time when the DNS data behind it expires */
     unsigned dns_lookups;     /* terms that counted against the 10-lookup limit */
     unsigned void_lookups;
-    unsigned replays;         /* libspf2 engine: evaluations run (1 = no DNS miss) */
+    unsigned replays;         /* evaluations run: libspf2 replays after each DNS miss
+                                 (1 = none); the native engine never replays (1) */
 } spf_verdict_t;
 
 /* What the evaluator reports to a trace hook, in evaluation order. */

@@ -312,7 +312,7 @@ static void trace_term(spf_native_check_t *c, const spf_term_t *t, const char *t
     trace_emit(c, &ev);
 }
 
-/* "A example.com: 192.0.2.1, 192.0.2.2" (the answer for people). */
+/* "A example.com: 192.0.2.1 192.0.2.2" (the answer for people). */
 static void describe_answer(char *out, size_t len, const dns_answer_t *a)
 {
     size_t o;
@@ -328,7 +328,7 @@ static void describe_answer(char *out, size_t len, const dns_answer_t *a)
         const char *s = buf;
         netaddr_t na;
         if (i == NATIVE_DETAIL_ADDRS) {
-            n = snprintf(out + o, len - o, " ... (%zu in all)", a->count);
+            snprintf(out + o, len - o, " ... (%zu in all)", a->count);
             return;
         }
         memset(&na, 0, sizeof(na));

@@ -69,7 +69,9 @@ reputation_t *reputation_new(struct ev_loop *loop, struct store *store,
 void reputation_free(reputation_t *r);
 void reputation_get_stats(const reputation_t *r, reputation_stats_t *out);
 
-void reputation_names(reputation_names_t *out, const netaddr_t *ip, const char *domain);
+/* ipstr: ip as netaddr_format writes it (the caller has it already). */
+void reputation_names(reputation_names_t *out, const netaddr_t *ip, const char *ipstr,
+                      const char *domain);
 /* The full Redis key of an entity, in buf (STORE_KEY_MAX). Its length, 0 if it does
  * not fit. */
 size_t reputation_key(const reputation_t *r, char *buf, size_t len, enum reputation_kind kind,

@@ -101,6 +101,7 @@ struct policy_job {
     int shared_at[2];                    /* per identity: first of its keys, or -1 */
     int rep_at[REPUTATION_KINDS];        /* per reputation kind: its key, or -1 */
     int rep_named;                       /* rep_names filled */
+    int rep_known[REPUTATION_KINDS];     /* rep_counts[k] is what memory knew */
     policy_job_t *prev, *next;
     netaddr_t ip;
     char ipstr[NETADDR_STRLEN];
@@ -109,6 +110,7 @@ struct policy_job {
     char from_domain[DNS_NAME_MAX + 1];  /* valid sender domain or "" */
     verdict_copy_t helo_v, from_v;
     reputation_names_t rep_names;
+    reputation_counts_t rep_counts[REPUTATION_KINDS];
 };
 
 struct policy {
@@ -409,16 +411,12 @@ static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_co
 static const char *reputation_text(policy_job_t *j, char *buf, size_t len)
 {
     const reputation_counts_t *c[REPUTATION_KINDS];
-    reputation_counts_t counts[REPUTATION_KINDS];
     policy_t *p = j->p;
 
     if (!p->rep || !p->cfg.reputation_header || !j->rep_named)
         return NULL;
     for (int k = 0; k < REPUTATION_KINDS; k++)
-        c[k] = j->rep_names.name[k][0] &&
-                       reputation_peek(p->rep, (enum reputation_kind)k, j->rep_names.name[k],
-                                       &counts[k])
-                   ? &counts[k] : NULL;
+        c[k] = j->rep_known[k] ? &j->rep_counts[k] : NULL;
     return reputation_header(buf, len, c, p->cfg.reputation_count_softfail) ? buf : NULL;
 }
 
@@ -829,6 +827,20 @@ static int reputation_wanted(const policy_t *p)
                        p->cfg.header_style != HEADER_AUTH_RESULTS));
 }
 
+/* What memory knows of the message's reputation of kind k, kept for this request. */
+static void rep_snapshot(policy_job_t *j, int k)
+{
+    j->rep_known[k] = j->rep_names.name[k][0] &&
+                      reputation_peek(j->p->rep, (enum reputation_kind)k, j->rep_names.name[k],
+                                      &j->rep_counts[k]);
+}
+
+static void rep_name(policy_job_t *j)
+{
+    reputation_names(&j->rep_names, &j->ip, j->ipstr, j->null_sender ? j->helo : j->from_domain);
+    j->rep_named = 1;
+}
+
 static void shared_done(void *ctx, const store_value_t *values, size_t n)
 {
     policy_job_t *j = ctx;
@@ -840,9 +852,11 @@ static void shared_done(void *ctx, const store_value_t *values, size_t n)
             shared_learn(j, id == SPF_ID_HELO ? "postmaster" : j->from_local,
                          id == SPF_ID_HELO ? j->helo : j->from_domain, values + j->shared_at[id]);
     for (int k = 0; values && k < REPUTATION_KINDS; k++)
-        if (j->rep_at[k] >= 0)
+        if (j->rep_at[k] >= 0) {
             reputation_learn(j->p->rep, (enum reputation_kind)k, j->rep_names.name[k],
                              values[j->rep_at[k]].data, values[j->rep_at[k]].len);
+            rep_snapshot(j, k);
+        }
     j->stage = STAGE_REPUTATION;
     job_step(j);
 }
@@ -871,8 +885,9 @@ static int shared_fetch(policy_job_t *j)
     for (int k = 0; k < REPUTATION_KINDS; k++)
         j->rep_at[k] = -1;
     if (reputation_wanted(p)) {
-        reputation_names(&j->rep_names, &j->ip, j->null_sender ? j->helo : j->from_domain);
-        j->rep_named = 1;
+        rep_name(j);
+        for (int k = 0; k < REPUTATION_KINDS; k++)
+            rep_snapshot(j, k);
     }
     if (!p->store || !store_up(p->store))
         return 0;
@@ -892,9 +907,7 @@ static int shared_fetch(policy_job_t *j)
         }
     }
     for (int k = 0; j->rep_named && k < REPUTATION_KINDS; k++) {
-        reputation_counts_t c;
-        if (!j->rep_names.name[k][0] ||
-            reputation_peek(p->rep, (enum reputation_kind)k, j->rep_names.name[k], &c))
+        if (!j->rep_names.name[k][0] || j->rep_known[k])
             continue;
         lens[n] = reputation_key(p->rep, keys[n], STORE_KEY_MAX, (enum reputation_kind)k,
                                  j->rep_names.name[k]);
@@ -916,16 +929,16 @@ static int reputation_refuse(policy_job_t *j)
 {
     const struct config *c = &j->p->cfg;
     const char *net = j->rep_names.name[REPUTATION_NET];
+    const reputation_counts_t *rc = &j->rep_counts[REPUTATION_NET];
     char reply[REPLY_MAX + 1];
-    reputation_counts_t rc;
     double total, failing;
     int defer = c->reputation_action == REPUTATION_DEFER;
 
     if (c->reputation_action == REPUTATION_NONE || !j->rep_named ||
-        !reputation_peek(j->p->rep, REPUTATION_NET, net, &rc))
+        !j->rep_known[REPUTATION_NET])
         return 0;
-    total = reputation_total(&rc);
-    failing = reputation_failing(&rc, c->reputation_count_softfail);
+    total = reputation_total(rc);
+    failing = reputation_failing(rc, c->reputation_count_softfail);
     if (total < c->reputation_min_checks || failing * 100 < c->reputation_fail_percent * total)
         return 0;
     /* A long text is cut: the reply line is bounded (RFC 5321 4.5.3.1.5). */
@@ -947,10 +960,8 @@ static void job_decide(policy_job_t *j)
     enum action fa;
 
     if (j->p->rep) {
-        if (!j->rep_named) {
-            reputation_names(&j->rep_names, &j->ip, j->null_sender ? j->helo : j->from_domain);
-            j->rep_named = 1;
-        }
+        if (!j->rep_named)
+            rep_name(j);
         reputation_count(j->p->rep, &j->rep_names,
                          j->null_sender ? j->helo_v.result : j->from_v.result);
     }

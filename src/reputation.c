@@ -227,19 +227,42 @@ void reputation_get_stats(const reputation_t *r, reputation_stats_t *out)
     *out = r->stats;
 }
 
-void reputation_names(reputation_names_t *out, const netaddr_t *ip, const char *domain)
+/* "a.b.c." of an IPv4 address at p: inet_ntop goes through sprintf, and this runs
+ * for every message. Returns the bytes written. */
+static size_t put_v4_head(char *p, const uint8_t *a)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < 3; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            p[n++] = (char)('0' + v / 100);
+        if (v >= 10)
+            p[n++] = (char)('0' + v / 10 % 10);
+        p[n++] = (char)('0' + v % 10);
+        p[n++] = '.';
+    }
+    return n;
+}
+
+void reputation_names(reputation_names_t *out, const netaddr_t *ip, const char *ipstr,
+                      const char *domain)
 {
     netcidr_t net;
     char *p = out->name[REPUTATION_NET];
     size_t n;
 
     copy_str(out->name[REPUTATION_DOMAIN], REPUTATION_ENTITY_MAX, domain);
-    netaddr_format(ip, out->name[REPUTATION_IP], REPUTATION_ENTITY_MAX);
+    copy_str(out->name[REPUTATION_IP], REPUTATION_ENTITY_MAX, ipstr);
+    if (ip->family == AF_INET) {
+        n = put_v4_head(p, ip->addr);
+        copy_str(p + n, REPUTATION_ENTITY_MAX - n, "0" REPUTATION_V4_SUFFIX);
+        return;
+    }
     netaddr_network(&net, ip, REPUTATION_V4_PREFIX, REPUTATION_V6_PREFIX);
     netaddr_format(&net.net, p, REPUTATION_ENTITY_MAX);
     n = strlen(p);
-    copy_str(p + n, REPUTATION_ENTITY_MAX - n,
-             ip->family == AF_INET ? REPUTATION_V4_SUFFIX : REPUTATION_V6_SUFFIX);
+    copy_str(p + n, REPUTATION_ENTITY_MAX - n, REPUTATION_V6_SUFFIX);
 }
 
 size_t reputation_key(const reputation_t *r, char *buf, size_t len, enum reputation_kind kind,
@@ -503,7 +526,8 @@ int reputation_cli(const struct config *cfg, const char *what, FILE *out)
 
     memset(&c, 0, sizeof c);
     if (netaddr_parse(&ip, what) == 0) {
-        reputation_names(&names, &ip, "");
+        char ipstr[NETADDR_STRLEN];
+        reputation_names(&names, &ip, netaddr_format(&ip, ipstr, sizeof ipstr), "");
         c.kinds[0] = REPUTATION_IP;
         c.entities[0] = names.name[REPUTATION_IP];
         c.kinds[1] = REPUTATION_NET;

@@ -131,25 +131,42 @@ static void test_reputation_header(void)
     CHECK_STR(buf, "");
 }
 
+static void names_of(reputation_names_t *n, const netaddr_t *a, const char *domain)
+{
+    char ipstr[NETADDR_STRLEN];
+
+    reputation_names(n, a, netaddr_format(a, ipstr, sizeof ipstr), domain);
+}
+
 static void test_reputation_names(void)
 {
     reputation_names_t n;
     netaddr_t a;
 
     netaddr_parse(&a, "198.51.100.77");
-    reputation_names(&n, &a, "example.com");
+    names_of(&n, &a, "example.com");
     CHECK_STR(n.name[REPUTATION_DOMAIN], "example.com");
     CHECK_STR(n.name[REPUTATION_IP], "198.51.100.77");
     CHECK_STR(n.name[REPUTATION_NET], "198.51.100.0/24");
     netaddr_parse(&a, "2001:db8:1:2:3:4:5:6");
-    reputation_names(&n, &a, "");
+    names_of(&n, &a, "");
     CHECK_STR(n.name[REPUTATION_DOMAIN], "");
     CHECK_STR(n.name[REPUTATION_IP], "2001:db8:1:2:3:4:5:6");
     CHECK_STR(n.name[REPUTATION_NET], "2001:db8:1:2::/64");
     netaddr_parse(&a, "::ffff:192.0.2.9");
-    reputation_names(&n, &a, "x.test");
+    names_of(&n, &a, "x.test");
     CHECK_STR(n.name[REPUTATION_IP], "192.0.2.9");
     CHECK_STR(n.name[REPUTATION_NET], "192.0.2.0/24");
+    /* Every digit count of an octet. */
+    netaddr_parse(&a, "1.22.255.254");
+    names_of(&n, &a, "x.test");
+    CHECK_STR(n.name[REPUTATION_NET], "1.22.255.0/24");
+    netaddr_parse(&a, "0.0.0.0");
+    names_of(&n, &a, "x.test");
+    CHECK_STR(n.name[REPUTATION_NET], "0.0.0.0/24");
+    netaddr_parse(&a, "100.10.9.1");
+    names_of(&n, &a, "x.test");
+    CHECK_STR(n.name[REPUTATION_NET], "100.10.9.0/24");
 }
 
 /* ---- with Redis ---- */
@@ -216,12 +233,12 @@ static void test_reputation_two_hosts_add_up(void)
     if (!r1 || !r2)
         return;
     netaddr_parse(&a, "198.51.100.7");
-    reputation_names(&n, &a, "two.test");
+    names_of(&n, &a, "two.test");
     for (int i = 0; i < 3; i++)
         reputation_count(r1, &n, SPF_RES_PASS);
     reputation_count(r1, &n, SPF_RES_FAIL);
     netaddr_parse(&a, "198.51.100.8");
-    reputation_names(&n, &a, "two.test");
+    names_of(&n, &a, "two.test");
     for (int i = 0; i < 5; i++)
         reputation_count(r2, &n, SPF_RES_FAIL);
 
@@ -297,7 +314,7 @@ static void test_reputation_decay_in_redis(void)
     if (rp)
         freeReplyObject(rp);
     netaddr_parse(&a, "203.0.113.1");
-    reputation_names(&n, &a, "decay.test");
+    names_of(&n, &a, "decay.test");
     reputation_count(r, &n, SPF_RES_PASS);
     w = (want_t){"r:r:d:decay.test", 10 / M_E + 1, 20 / M_E};
     CHECK(run_until(stored, &w, RUN_DEADLINE));
@@ -325,7 +342,7 @@ static void test_reputation_kept_while_down(void)
     if (!r)
         return;
     netaddr_parse(&a, "203.0.113.9");
-    reputation_names(&n, &a, "down.test");
+    names_of(&n, &a, "down.test");
     redisfix_stop(&redis);
     CHECK(run_until(is_down, s, RUN_DEADLINE));
     reputation_count(r, &n, SPF_RES_PASS);

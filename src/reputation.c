@@ -193,6 +193,8 @@ reputation_t *reputation_new(struct ev_loop *loop, struct store *store, const st
     r->window = cfg->reputation_window;
     r->refresh = cfg->reputation_refresh;
     r->flush = cfg->reputation_flush;
+    ev_init(&r->flush_timer, flush_cb);
+    r->flush_timer.data = r;
     r->known = cache_new(cfg->reputation_cache_size, known_free);
     r->index = cache_new(REPUTATION_PENDING_MAX, NULL);
     r->script = store_script_add(store, update_script);
@@ -200,8 +202,6 @@ reputation_t *reputation_new(struct ev_loop *loop, struct store *store, const st
         reputation_free(r);
         return NULL;
     }
-    ev_init(&r->flush_timer, flush_cb);
-    r->flush_timer.data = r;
     return r;
 }
 
@@ -209,10 +209,9 @@ void reputation_free(reputation_t *r)
 {
     if (!r)
         return;
-    if (r->loop) {
+    if (r->npend)
         flush(r);
-        ev_timer_stop(r->loop, &r->flush_timer);
-    }
+    ev_timer_stop(r->loop, &r->flush_timer);
     for (size_t i = 0; i < r->npend; i++)
         free(r->pend[i]);
     if (r->known)

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "dns.h"
 #include "log.h"
@@ -458,6 +457,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         break;
     case CMD_PING:
         if (rp && s->state == ST_CONNECTING && ac == s->ac) {
+            /* e.g. LOADING: a Redis reading its data back is not ready yet. */
+            if (rp->type == REDIS_REPLY_ERROR && !s->hello_failed) {
+                char sample[LOG_SAMPLE_MAX + 4];
+                snprintf(s->why, sizeof s->why, "not ready: %s",
+                         log_sample(sample, rp->str, rp->len));
+                s->hello_failed = 1;
+            }
             if (s->hello_failed) {
                 char why[STORE_ERR_LEN];
                 snprintf(why, sizeof why, "%s", s->why);

@@ -152,13 +152,40 @@ int netcidr_match(const netcidr_t *c, const netaddr_t *a)
     return memcmp(masked.addr, c->net.addr, family_bytes(a->family)) == 0;
 }
 
+/* glibc's inet_ntop formats IPv4 with sprintf; this runs for every policy request. */
+static int netaddr_format4(const uint8_t *addr, char *buf, size_t len)
+{
+    char tmp[16];
+    size_t o = 0;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned v = addr[i];
+        if (i)
+            tmp[o++] = '.';
+        if (v >= 100)
+            tmp[o++] = (char)('0' + v / 100);
+        if (v >= 10)
+            tmp[o++] = (char)('0' + v / 10 % 10);
+        tmp[o++] = (char)('0' + v % 10);
+    }
+    if (o >= len)
+        return -1;
+    memcpy(buf, tmp, o);
+    buf[o] = '\0';
+    return 0;
+}
+
 char *netaddr_format(const netaddr_t *a, char *buf, size_t len)
 {
     if (len == 0)
         return buf;
-    if ((a->family != AF_INET && a->family != AF_INET6) ||
-        inet_ntop(a->family, a->addr, buf, (socklen_t)len) == NULL)
+    if (a->family == AF_INET) {
+        if (netaddr_format4(a->addr, buf, len) < 0)
+            buf[0] = '\0';
+    } else if (a->family != AF_INET6 ||
+               inet_ntop(a->family, a->addr, buf, (socklen_t)len) == NULL) {
         buf[0] = '\0';
+    }
     return buf;
 }
 

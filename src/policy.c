@@ -334,7 +334,6 @@ void policy_conn_closed(policy_t *p, unsigned long long conn_id)
 
 static void job_reply(policy_job_t *j, const char *reply, enum action a)
 {
-    double ms = (ev_time() - j->started) * 1000.0;
     const policy_request_t *r = j->req;
     char id[LOG_SAMPLE_MAX + 4], name[LOG_SAMPLE_MAX + 4], addr[LOG_SAMPLE_MAX + 4],
         helo[LOG_SAMPLE_MAX + 4], from[LOG_SAMPLE_MAX + 4];
@@ -343,16 +342,18 @@ static void job_reply(policy_job_t *j, const char *reply, enum action a)
     if ((unsigned)a < ACTION_COUNT)
         j->p->stats.actions[a]++;
     /* The samples cost more than the rest of a cached decision: only when logged. */
-    if (log_get_level() <= LOG_LEVEL_INFO)
-        log_info("%s: client=%s[%s], helo=<%s>, from=<%s>, helo_result=%s, mailfrom_result=%s, "
-             "action=%s, %.1f ms",
-             log_sample(id, idsrc, strlen(idsrc)),
-             log_sample(name, r->client_name, strlen(r->client_name)),
-             log_sample(addr, r->client_address, strlen(r->client_address)),
-             log_sample(helo, r->helo_name, strlen(r->helo_name)),
-             log_sample(from, r->sender, strlen(r->sender)),
-             j->helo_v.done ? spf_result_name(j->helo_v.result) : "-",
-             j->from_v.done ? spf_result_name(j->from_v.result) : "-", action_name(a), ms);
+    if (log_get_level() <= LOG_LEVEL_INFO) {
+        double ms = (ev_time() - j->started) * 1000.0;
+        log_info("%s: client=%s[%s], helo=<%s>, from=<%s>, helo_result=%s, "
+                 "mailfrom_result=%s, action=%s, %.1f ms",
+                 log_sample(id, idsrc, strlen(idsrc)),
+                 log_sample(name, r->client_name, strlen(r->client_name)),
+                 log_sample(addr, r->client_address, strlen(r->client_address)),
+                 log_sample(helo, r->helo_name, strlen(r->helo_name)),
+                 log_sample(from, r->sender, strlen(r->sender)),
+                 j->helo_v.done ? spf_result_name(j->helo_v.result) : "-",
+                 j->from_v.done ? spf_result_name(j->from_v.result) : "-", action_name(a), ms);
+    }
     j->stage = STAGE_DONE;
     job_stop_io(j);
     job_unlink(j);
@@ -1148,7 +1149,9 @@ policy_job_t *policy_check(policy_t *p, unsigned long long conn_id, const policy
     j->ctx = ctx;
     j->conn_id = conn_id;
     j->req = req;
-    j->started = ev_time();
+    /* The loop's time, not the clock's: a syscall-free stamp, at most one loop turn
+     * early, and the clock is read only when the decision is logged. */
+    j->started = ev_now(p->loop);
     j->stage = STAGE_START;
     ev_timer_init(&j->kick, kick_cb, 0, 0);
     j->kick.data = j;

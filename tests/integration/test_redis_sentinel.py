@@ -1,7 +1,9 @@
 """Redis Sentinel: a master, a replica and three sentinels on loopback; two daemons
 find the master through the sentinels and share through it; the master is stopped,
 the sentinels promote the replica, and the daemons follow the new master while every
-request is answered correctly."""
+request is answered correctly. Then the old master comes back as a replica and a
+manual failover (SENTINEL FAILOVER, the old master stays up and is demoted) moves the
+daemons back to it."""
 import os
 import sys
 import threading
@@ -9,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Daemon, Dnsd, PolicyClient, Results, request  # noqa: E402
-from redisfix import RedisServer, Sentinel  # noqa: E402
+from redisfix import RedisError, RedisServer, Sentinel  # noqa: E402
 
 ZONE = """
 *.sentinel.test TXT 300 "v=spf1 ip4:198.51.100.0/24 -all"
@@ -112,11 +114,37 @@ def failover():
             answers[0] > 0 and not wrong, wrong[:5])
     r.check("the promoted replica is a master", replica.info("replication").get("role") == "master")
     r.check("the daemons share through the new master", shared(a, b, replica, "after"))
+
+    # The old master returns as a replica; a manual failover promotes it again while
+    # the current master stays up (and is demoted by the sentinels).
+    master.replica_of = replica
+    master.start()
+    wait_for("the old master in sync as a replica",
+             lambda: master.info("replication").get("master_link_status") == "up")
+    wait_for("the sentinels to know it as a replica", lambda: all(
+        any(str(master.port) in x for x in s.cmd("SENTINEL", "replicas", NAME))
+        for s in sentinels))
+    def failover_now():
+        try:
+            return sentinels[0].cmd("SENTINEL", "FAILOVER", NAME) == "OK"
+        except RedisError:       # e.g. NOGOODSLAVE until the sentinel trusts the replica
+            return False
+
+    wait_for("a manual failover to be accepted", failover_now)
+    wait_for("the sentinels to name the old master again",
+             lambda: all(s.master_address() == ["127.0.0.1", str(master.port)] for s in sentinels))
+    again = "redis: %s answers again" % master.address
+    wait_for("both daemons back on the old master", lambda: again in a.log() and again in b.log())
+    r.check("the daemons share through it after the manual failover",
+            shared(a, b, master, "manual"))
+    r.check("the demoted master is a replica",
+            wait_for("the demotion", lambda: replica.info("replication").get("role") == "slave"))
     a.stop()
     b.stop()
     for s in sentinels:
         s.stop()
     replica.stop()
+    master.stop()
 
 
 r.run(failover)

@@ -954,19 +954,32 @@ static int reputation_refuse(policy_job_t *j)
     return 1;
 }
 
+/* A message's result for its reputation: with its sender domain, or (when the HELO
+ * decided before the sender's domain was checked) for its address and network only. */
+static void reputation_add(policy_job_t *j, enum spf_result res, int with_domain)
+{
+    reputation_names_t names;
+
+    if (!j->p->rep)
+        return;
+    if (!j->rep_named)
+        rep_name(j);
+    if (with_domain) {
+        reputation_count(j->p->rep, &j->rep_names, res);
+        return;
+    }
+    names = j->rep_names;
+    names.name[REPUTATION_DOMAIN][0] = '\0';
+    reputation_count(j->p->rep, &names, res);
+}
+
 static void job_decide(policy_job_t *j)
 {
     const struct config *c = &j->p->cfg;
     enum action ha = j->helo_v.done ? c->helo_action[j->helo_v.result] : ACTION_DUNNO;
     enum action fa;
 
-    if (j->p->rep) {
-        if (!j->rep_named)
-            rep_name(j);
-        reputation_count(j->p->rep, &j->rep_names,
-                         j->null_sender ? j->helo_v.result : j->from_v.result);
-    }
-
+    reputation_add(j, j->null_sender ? j->helo_v.result : j->from_v.result, 1);
     if (j->null_sender) {
         /* RFC 7208 2.4: the HELO check is the MAIL FROM check of postmaster@helo. */
         fa = c->check_helo ? ha : c->mailfrom_action[j->helo_v.result];
@@ -1039,6 +1052,7 @@ static void job_step(policy_job_t *j)
             return;
         }
         if (j->helo_v.done && refuses_now(c->helo_action[j->helo_v.result])) {
+            reputation_add(j, j->helo_v.result, 0);
             reply_refuse(j, &j->helo_v, SPF_ID_HELO, c->helo_action[j->helo_v.result]);
             return;
         }

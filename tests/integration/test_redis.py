@@ -259,6 +259,25 @@ def reputation_across_hosts():
         d.stop()
 
 
+def helo_refusal_counts():
+    """A message refused on its HELO before the sender's domain is checked (the HELO
+    verdict was known) counts for its address and network, not for that domain."""
+    a = start()
+    x = ask(a, client_address="192.0.2.99", helo_name="fail.test", sender="z@dmarc.test")
+    r.check("a HELO fail is rejected", x.startswith("550 5.7.23"), x)
+    x = ask(a, client_address="192.0.2.99", helo_name="fail.test", sender="z@unchecked.test")
+    r.check("again, from the HELO verdict in memory", x.startswith("550 5.7.23"), x)
+    ip = wait_for("the address's counts", lambda: (lambda c: c if c and round(c[3], 3) == 2
+                                                    else None)(counts(PREFIX + "r:i:192.0.2.99")))
+    net = counts(PREFIX + "r:n:192.0.2.0/24")
+    r.check("both count as fails for the address and the network",
+            [round(v, 3) for v in ip] == [0, 0, 0, 2, 0, 0, 0] and net and round(net[3], 3) == 2,
+            "%r %r" % (ip, net))
+    r.check("the unchecked sender's domain has no reputation",
+            counts(PREFIX + "r:d:unchecked.test") is None, counts(PREFIX + "r:d:unchecked.test"))
+    a.stop()
+
+
 def opendmarc(header):
     """Our Received-SPF, x-spf-reputation included, gives OpenDMARC its SPF pass (DMARC
     pass without DKIM); the same header saying identity=helo does not."""
@@ -296,6 +315,7 @@ def every_key_expires():
 r.run(shared_verdicts_and_answers)
 r.run(temperror_not_shared_long)
 r.run(reputation_across_hosts)
+r.run(helo_refusal_counts)
 r.run(every_key_expires)
 redis.stop()
 dns.stop()

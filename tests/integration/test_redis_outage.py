@@ -190,6 +190,26 @@ def hung():
     b.stop()
 
 
+def down_at_start():
+    """Daemons started while Redis is down answer at once, and start sharing when it
+    comes up."""
+    redis.stop()
+    a, b = Daemon(config(), dns=dns), Daemon(config(), dns=dns)
+    with PolicyClient(port=a.port) as c:
+        x = c.ask(request(client_address="198.51.100.60", helo_name="mail.load.test",
+                          sender="y@down.load.test"))
+    r.check("answered without Redis", x.startswith("PREPEND Received-SPF: pass ("), x)
+    wait_for("the outage logged", lambda: OUTAGE_LINE in a.log() and OUTAGE_LINE in b.log())
+    redis.start()
+    wait_for("both daemons connected at last", lambda: "sharing starts" in a.log() and
+             "sharing starts" in b.log())
+    r.check("the outage was logged once", a.log().count(OUTAGE_LINE) == 1, a.log()[-2000:])
+    r.check("they share once Redis is up", sharing_works(a, b, "late"))
+    a.stop()
+    b.stop()
+
+
+r.run(down_at_start)
 r.run(stopped_and_restarted)
 r.run(hung)
 redis.stop()

@@ -429,7 +429,6 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     store_t *s = r->s;
     const redisReply *rp = reply;
 
-    (void)ac;
     fifo_pop(s, r);
     if (rp) {
         s->stats.replies++;

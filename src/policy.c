@@ -59,8 +59,11 @@ typedef struct cached_verdict {
 typedef struct memo {
     char instance[POLICY_INSTANCE_MAX];
     int final;                   /* reply repeats: reject / defer */
-    char reply[REPLY_MAX + 1];
-    char second_header[HEADER_MAX];  /* Authentication-Results still to send */
+    size_t cap;                  /* bytes in text[] */
+    char *second_header;         /* Authentication-Results still to send, in text[] */
+    /* The reply, NUL, the second header, NUL: sized to what this message needs, as a
+     * memo lives as long as its connection and idle connections are many. */
+    char text[];
 } memo_t;
 
 typedef struct verdict_copy {
@@ -372,16 +375,29 @@ static void memo_store(policy_job_t *j, int final, const char *reply, const char
     memo_key(key, j->conn_id);
     /* One memo per connection (one SMTP session at a time), reused message after
      * message. */
+    size_t rlen = strnlen(reply, REPLY_MAX), slen = second ? strnlen(second, HEADER_MAX - 1) : 0;
+
+    if (!*j->req->instance)
+        return;
+    memo_key(key, j->conn_id);
+    /* One memo per connection (one SMTP session at a time), reused message after
+     * message while the texts fit. */
     m = cache_get(j->p->memos, key, now, NULL);
-    if (!m) {
-        m = malloc(sizeof(*m));
-        if (!m || cache_put(j->p->memos, key, m, now + j->p->cfg.idle_timeout + 3600, now) < 0)
+    if (!m || m->cap < rlen + slen + 2) {
+        m = malloc(sizeof(*m) + rlen + slen + 2);
+        if (!m)
+            return;
+        m->cap = rlen + slen + 2;
+        if (cache_put(j->p->memos, key, m, now + j->p->cfg.idle_timeout + 3600, now) < 0)
             return;
     }
     copy_str(m->instance, sizeof(m->instance), j->req->instance);
     m->final = final;
-    copy_str(m->reply, sizeof(m->reply), reply);
-    copy_str(m->second_header, sizeof(m->second_header), second ? second : "");
+    memcpy(m->text, reply, rlen);
+    m->text[rlen] = '\0';
+    m->second_header = m->text + rlen + 1;
+    memcpy(m->second_header, second ? second : "", slen);
+    m->second_header[slen] = '\0';
 }
 
 static void header_info_fill(policy_job_t *j, header_info_t *h, const verdict_copy_t *v,
@@ -1098,8 +1114,8 @@ static int memo_answer(policy_job_t *j)
         job_reply(j, reply, ACTION_PREPEND);
     } else {
         char reply[REPLY_MAX + 1];
-        snprintf(reply, sizeof(reply), "%s", m->final ? m->reply : "DUNNO");
-        job_reply(j, reply, m->final ? (m->reply[0] == '5' ? ACTION_REJECT : ACTION_DEFER)
+        snprintf(reply, sizeof(reply), "%s", m->final ? m->text : "DUNNO");
+        job_reply(j, reply, m->final ? (m->text[0] == '5' ? ACTION_REJECT : ACTION_DEFER)
                                      : ACTION_DUNNO);
     }
     return 1;

@@ -158,21 +158,25 @@ int policy_proto_parse(policy_request_t *req, const char *block, size_t len,
             return -1;
         }
         lineno++;
-        /* One pass over the line finds its end, its first '=' and any NUL: lines are
-         * short, and three library scans of each cost more than the bytes. */
-        eq = NULL;
-        has_nul = 0;
-        for (nl = line; nl < block + len && *nl != '\n'; nl++) {
-            if (*nl == '=' && !eq)
-                eq = nl;
-            else if (*nl == '\0')
-                has_nul = 1;
-        }
-        if (nl == block + len) {
+        nl = memchr(line, '\n', len - pos);
+        if (!nl) {
             snprintf(err, POLICY_ERR_LEN, "line %zu: no newline at the end", lineno);
             return -1;
         }
         linelen = (size_t)(nl - line);
+        /* Names are short: a byte loop finds the '=' sooner than a library scan
+         * starts; the value gets memchr's wide scan for a NUL. */
+        eq = NULL;
+        has_nul = 0;
+        for (const char *p = line; p < nl; p++) {
+            if (*p == '=') {
+                eq = p;
+                has_nul = memchr(p, '\0', (size_t)(nl - p)) != NULL;
+                break;
+            }
+            if (*p == '\0')
+                has_nul = 1;
+        }
         pos += linelen + 1;
         if (policy_line_is_empty(line, linelen)) {
             if (pos != len) {

@@ -76,7 +76,7 @@ typedef struct verdict_copy {
 
 enum job_stage {
     STAGE_START, STAGE_SHARED, STAGE_REPUTATION, STAGE_WL_HELO, STAGE_WL_PTR, STAGE_HELO,
-    STAGE_MAILFROM, STAGE_DONE
+    STAGE_HELO_DONE, STAGE_MAILFROM, STAGE_DONE
 };
 
 /* Small state first, buffers last: a job is allocated per request and only the part
@@ -672,7 +672,7 @@ static void check_done(void *ctx, const spf_verdict_t *v)
     verdict_store(j, helo ? "postmaster" : j->from_local, v->domain, v);
     verdict_copy_from(helo ? &j->helo_v : &j->from_v, v->result, v->uses, v->explanation,
                       v->comment);
-    j->stage = helo ? STAGE_MAILFROM : STAGE_DONE;
+    j->stage = helo ? STAGE_HELO_DONE : STAGE_DONE;
     job_step(j);
 }
 
@@ -1062,6 +1062,9 @@ static void job_step(policy_job_t *j)
     case STAGE_HELO:
         if ((c->check_helo || j->null_sender) && !identity_verdict(j, SPF_ID_HELO))
             return;
+        j->stage = STAGE_HELO_DONE;
+        /* fall through */
+    case STAGE_HELO_DONE:
         if (j->null_sender || before_mail_from(j->req->protocol_state)) {
             j->stage = STAGE_DONE;
             job_step(j);

@@ -134,10 +134,12 @@ static struct entry **bucket_of(const cache_t *c, uint32_t hash)
     return &c->buckets[hash & (c->nbuckets - 1)];
 }
 
-static struct entry *find(const cache_t *c, const char *key, size_t len, uint32_t hash)
+/* strcmp, not memcmp of len + 1 bytes: a stored key with the same hash may be shorter
+ * than key, and memcmp would read past its end. */
+static struct entry *find(const cache_t *c, const char *key, uint32_t hash)
 {
     for (struct entry *e = *bucket_of(c, hash); e; e = e->hnext)
-        if (e->hash == hash && memcmp(e->key, key, len + 1) == 0)
+        if (e->hash == hash && strcmp(e->key, key) == 0)
             return e;
     return NULL;
 }
@@ -214,7 +216,7 @@ void *cache_get(cache_t *c, const char *key, double now, double *expires)
 {
     size_t len = strlen(key);
     uint32_t hash = (uint32_t)siphash(c, (const unsigned char *)key, len);
-    struct entry *e = find(c, key, len, hash);
+    struct entry *e = find(c, key, hash);
 
     if (!e)
         return NULL;
@@ -248,7 +250,7 @@ int cache_put(cache_t *c, const char *key, void *value, double expires, double n
 {
     size_t len = strlen(key);
     uint32_t hash = (uint32_t)siphash(c, (const unsigned char *)key, len);
-    struct entry *e = find(c, key, len, hash);
+    struct entry *e = find(c, key, hash);
     size_t size;
 
     if (e) {
@@ -289,7 +291,7 @@ int cache_del(cache_t *c, const char *key)
 {
     size_t len = strlen(key);
     uint32_t hash = (uint32_t)siphash(c, (const unsigned char *)key, len);
-    struct entry *e = find(c, key, len, hash);
+    struct entry *e = find(c, key, hash);
 
     if (!e)
         return -1;

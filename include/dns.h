@@ -115,6 +115,13 @@ void dns_cancel(dns_lookup_t *l);
  * until control returns to the loop. */
 const dns_answer_t *dns_peek(dns_t *d, const char *name, int type);
 
+/* Lower-cases name (len bytes) into out without its trailing dot, by the rules
+ * dns_lookup applies: no empty label, labels of at most 63 bytes, at most DNS_NAME_MAX,
+ * no control bytes and no backslash (c-ares would read it as an escape and ask for
+ * another name). Spaces are allowed: a macro expansion can put them in a name, and a
+ * label may hold any byte. 0, or -1 for a name dns_lookup refuses. */
+int dns_name_normalize(char out[DNS_NAME_MAX + 1], const char *name, size_t len);
+
 const dns_answer_t *dns_answer_ref(const dns_answer_t *a);
 void dns_answer_unref(const dns_answer_t *a);
 

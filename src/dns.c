@@ -514,16 +514,9 @@ static int type_known(int type)
            type == DNS_T_AAAA || type == DNS_T_SPF;
 }
 
-/* Writes "type:name" with name lower-cased and without its trailing dot; returns the
- * offset of the name in key, or -1 if name is no valid DNS name. Besides the length
- * rules, a name may not hold empty labels or control bytes, nor a backslash, which
- * c-ares would read as an escape and so ask for another name. Spaces are allowed: a
- * macro expansion can put them in a name, and DNS labels may hold any byte. */
-static int key_make(char key[DNS_KEY_LEN], int type, const char *name)
+int dns_name_normalize(char out[DNS_NAME_MAX + 1], const char *name, size_t len)
 {
-    size_t len = strnlen(name, DNS_NAME_MAX + 2), label = 0;
-    int off = snprintf(key, DNS_KEY_LEN, "%d:", type);
-    char *out = key + off;
+    size_t label = 0;
 
     if (len > 0 && name[len - 1] == '.')
         len--;
@@ -543,6 +536,17 @@ static int key_make(char key[DNS_KEY_LEN], int type, const char *name)
     if (label == 0)
         return -1;
     out[len] = '\0';
+    return 0;
+}
+
+/* Writes "type:name" with name normalized; returns the offset of the name in key, or
+ * -1 if name is no valid DNS name. */
+static int key_make(char key[DNS_KEY_LEN], int type, const char *name)
+{
+    int off = snprintf(key, DNS_KEY_LEN, "%d:", type);
+
+    if (dns_name_normalize(key + off, name, strnlen(name, DNS_NAME_MAX + 2)) < 0)
+        return -1;
     return off;
 }
 

@@ -16,7 +16,6 @@
  * filter sees is always ours. */
 #include "policy.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <ev.h>
 #include <stdio.h>
@@ -149,33 +148,18 @@ static const char *authserv_of(const policy_t *p)
     return *p->cfg.authserv_id ? p->cfg.authserv_id : p->hostname;
 }
 
-/* RFC 7208 4.3: a domain that is malformed or has a single label gives "none". */
+/* RFC 7208 4.3: a domain that is malformed or has a single label gives "none". Names
+ * from the client are held to more than DNS allows: no spaces, nothing beyond ASCII. */
 static int domain_normalize(char out[DNS_NAME_MAX + 1], const char *in)
 {
-    size_t len = strlen(in), label = 0;
-    int dots = 0;
+    size_t len = strlen(in);
 
-    if (len > 0 && in[len - 1] == '.')
-        len--;
-    if (len == 0 || len > DNS_NAME_MAX)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == '.') {
-            if (label == 0)
-                return -1;
-            label = 0;
-            dots++;
-        } else if (ch <= 0x20 || ch >= 0x7f || ++label > 63) {
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)in[i] <= 0x20 || (unsigned char)in[i] >= 0x7f)
             return -1;
-        } else {
-            out[i] = (char)tolower(ch);
-        }
-        if (ch == '.')
-            out[i] = '.';
-    }
-    out[len] = '\0';
-    return dots > 0 && label > 0 ? 0 : -1;
+    if (dns_name_normalize(out, in, len) < 0)
+        return -1;
+    return strchr(out, '.') ? 0 : -1;
 }
 
 /* name is entry, or below it at a dot boundary ("mail.example.com" is below

@@ -144,34 +144,6 @@ static void run(spf_native_check_t *c);
 
 /* ---- names and addresses ---- */
 
-/* Lower-cases name into out without a trailing dot, with the rules of the DNS module
- * (dns_lookup refuses nothing this accepts): no empty label, labels of at most 63
- * bytes, at most DNS_NAME_MAX, no control bytes or backslash. 0 or -1. */
-static int name_norm(char out[DNS_NAME_MAX + 1], const char *in, size_t len)
-{
-    size_t label = 0;
-
-    if (len > 0 && in[len - 1] == '.')
-        len--;
-    if (len == 0 || len > DNS_NAME_MAX)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == '.') {
-            if (label == 0)
-                return -1;
-            label = 0;
-        } else if (ch < ' ' || ch == 0x7f || ch == '\\' || ++label > 63) {
-            return -1;
-        }
-        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-    }
-    if (label == 0)
-        return -1;
-    out[len] = '\0';
-    return 0;
-}
-
 /* RFC 7208 4.3: a domain to check must be a valid, multi-label name. */
 static int domain_checkable(const char *name)
 {
@@ -505,13 +477,13 @@ static void prefetch_record(spf_native_check_t *c, const spf_record_t *r, const 
         }
         if (!spec)
             prefetch(c, domain, type);
-        else if (!strchr(spec, '%') && name_norm(name, spec, strlen(spec)) == 0)
+        else if (!strchr(spec, '%') && dns_name_normalize(name, spec, strlen(spec)) == 0)
             prefetch(c, name, type);
     }
     if (r->redirect && !strchr(r->redirect, '%') &&
-        name_norm(name, r->redirect, strlen(r->redirect)) == 0)
+        dns_name_normalize(name, r->redirect, strlen(r->redirect)) == 0)
         prefetch(c, name, DNS_T_TXT);
-    if (r->exp && !strchr(r->exp, '%') && name_norm(name, r->exp, strlen(r->exp)) == 0)
+    if (r->exp && !strchr(r->exp, '%') && dns_name_normalize(name, r->exp, strlen(r->exp)) == 0)
         prefetch(c, name, DNS_T_TXT);
 }
 
@@ -546,12 +518,12 @@ static void slot_answered(slot_t *s, const dns_answer_t *a)
         break;
     case DNS_T_MX:
         for (size_t i = 0; a->count <= SPF_NATIVE_MAX_MX && i < a->count; i++)
-            if (name_norm(name, a->rr[i].u.mx.name, strlen(a->rr[i].u.mx.name)) == 0)
+            if (dns_name_normalize(name, a->rr[i].u.mx.name, strlen(a->rr[i].u.mx.name)) == 0)
                 prefetch(c, name, addr_type(c));
         break;
     case DNS_T_PTR:
         for (size_t i = 0; i < a->count && i < SPF_NATIVE_MAX_PTR; i++)
-            if (name_norm(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) == 0)
+            if (dns_name_normalize(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) == 0)
                 prefetch(c, name, addr_type(c));
         break;
     default:
@@ -664,7 +636,7 @@ static enum need ptr_resolve(spf_native_check_t *c)
         return NEED_OK;
     }
     for (size_t i = 0; a->status == DNS_OK && i < a->count && i < SPF_NATIVE_MAX_PTR; i++) {
-        if (name_norm(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) < 0)
+        if (dns_name_normalize(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) < 0)
             continue;
         r = need(c, name, addr_type(c), &b);
         if (r == NEED_WAIT)
@@ -684,14 +656,14 @@ static const char *ptr_name(spf_native_check_t *c, const char *domain, char out[
 
     for (size_t i = 0; c->ptr_ans && i < c->ptr_ans->count && i < SPF_NATIVE_MAX_PTR; i++) {
         const char *p = c->ptr_ans->rr[i].u.ptr;
-        if (!c->ptr_valid[i] || name_norm(out, p, strlen(p)) < 0)
+        if (!c->ptr_valid[i] || dns_name_normalize(out, p, strlen(p)) < 0)
             continue;
         if (name_within(out, domain))
             return out;
         if (!any)
             any = p;
     }
-    if (any && name_norm(out, any, strlen(any)) == 0)
+    if (any && dns_name_normalize(out, any, strlen(any)) == 0)
         return out;
     return "unknown";
 }
@@ -752,7 +724,7 @@ static enum need term_target(spf_native_check_t *c, const frame_t *f, const char
     r = expand(c, f->domain, spec, strlen(spec), 0, 1, buf, sizeof(buf), &ok);
     if (r != NEED_OK)
         return r;
-    c->target_valid = ok && name_norm(c->target, buf, strlen(buf)) == 0;
+    c->target_valid = ok && dns_name_normalize(c->target, buf, strlen(buf)) == 0;
     if (!c->target_valid)
         snprintf(c->target, sizeof(c->target), "%.*s", DNS_NAME_MAX, ok ? buf : spec);
     c->target_ready = 1;
@@ -873,7 +845,7 @@ static enum term_outcome term_mx(spf_native_check_t *c, const spf_term_t *t)
     for (size_t i = 0; i < a->count; i++) {
         const char *x = a->rr[i].u.mx.name;
         /* A null MX (RFC 7505, exchange ".") names no host. */
-        if (name_norm(name, x, strlen(x)) < 0)
+        if (dns_name_normalize(name, x, strlen(x)) < 0)
             continue;
         switch (need(c, name, addr_type(c), &b)) {
         case NEED_WAIT: return TERM_WAIT;
@@ -921,7 +893,7 @@ static enum term_outcome term_ptr(spf_native_check_t *c, const spf_term_t *t)
     if (c->trace)
         describe_answer(detail, sizeof(detail), a);
     for (size_t i = 0; a->status == DNS_OK && i < a->count && i < SPF_NATIVE_MAX_PTR; i++) {
-        if (name_norm(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) < 0 ||
+        if (dns_name_normalize(name, a->rr[i].u.ptr, strlen(a->rr[i].u.ptr)) < 0 ||
             !name_within(name, c->target))
             continue;
         switch (need(c, name, addr_type(c), &b)) {
@@ -1364,7 +1336,7 @@ spf_native_check_t *spf_native_check(spf_native_t *n, const spf_query_t *q, spf_
     n->npending++;
 
     f = &c->stack[c->depth++];
-    if (name_norm(f->domain, c->domain, strlen(c->domain)) < 0) {
+    if (dns_name_normalize(f->domain, c->domain, strlen(c->domain)) < 0) {
         snprintf(f->domain, sizeof(f->domain), "%s", c->domain);
         f->invalid = 1;
     }

@@ -4,12 +4,16 @@
  * child). Readiness is polled with a deadline. A synchronous hiredis connection
  * (redisfix_cmd) lets a test look at what the code under test wrote.
  *
+ * Also the loop helpers the store's tests share (redisfix_run_until and the
+ * store_up conditions), so the file needs store.h.
+ *
  * Header-only, like unit.h: include it in one test file. */
 #ifndef REDISFIX_H
 #define REDISFIX_H
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ev.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+
+#include "store.h"
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -241,6 +247,44 @@ static int redisfix_start(redisfix_t *r)
     }
     printf("redis-server did not answer within %g s\n", REDISFIX_START_DEADLINE);
     return -1;
+}
+
+/* ---- running the daemon's loop until something happened ---- */
+
+/* How often the loop wakes to re-test a condition. */
+#define REDISFIX_TICK 0.005
+
+static void redisfix_tick_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
+}
+
+/* Runs loop until done(arg) or seconds pass; 1 when done() became true. */
+static int redisfix_run_until(struct ev_loop *loop, int (*done)(void *), void *arg,
+                              double seconds)
+{
+    ev_timer tick;
+    double deadline = redisfix_now() + seconds;
+    int ok;
+
+    ev_timer_init(&tick, redisfix_tick_cb, REDISFIX_TICK, REDISFIX_TICK);
+    ev_timer_start(loop, &tick);
+    while (!(ok = done(arg)) && redisfix_now() < deadline)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &tick);
+    return ok;
+}
+
+static int redisfix_store_up(void *s)
+{
+    return store_up(s);
+}
+
+static int redisfix_store_down(void *s)
+{
+    return !store_up(s);
 }
 
 #endif

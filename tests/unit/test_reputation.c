@@ -17,7 +17,6 @@
 #include "unit.h"
 
 #define RUN_DEADLINE 10.0
-#define TICK 0.005
 #define WEEK 604800.0
 /* Decayed counts are compared to this many decimal places. */
 #define CLOSE 1e-4
@@ -32,37 +31,6 @@ static int close_to(double got, double want)
         return 1;
     printf("    got %.6f, want %.6f\n", got, want);
     return 0;
-}
-
-static void tick_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)l;
-    (void)w;
-    (void)revents;
-}
-
-static int run_until(int (*done)(void *), void *arg, double seconds)
-{
-    ev_timer tick;
-    double deadline = redisfix_now() + seconds;
-    int ok;
-
-    ev_timer_init(&tick, tick_cb, TICK, TICK);
-    ev_timer_start(loop, &tick);
-    while (!(ok = done(arg)) && redisfix_now() < deadline)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    return ok;
-}
-
-static int is_up(void *s)
-{
-    return store_up(s);
-}
-
-static int is_down(void *s)
-{
-    return !store_up(s);
 }
 
 /* ---- without Redis ---- */
@@ -214,7 +182,7 @@ static void new_host(store_t **s, reputation_t **r)
     *r = *s ? reputation_new(loop, *s, &cfg) : NULL;
     CHECK(*r != NULL);
     if (*s)
-        CHECK(run_until(is_up, *s, RUN_DEADLINE));
+        CHECK(redisfix_run_until(loop, redisfix_store_up, *s, RUN_DEADLINE));
 }
 
 static void test_reputation_two_hosts_add_up(void)
@@ -245,13 +213,13 @@ static void test_reputation_two_hosts_add_up(void)
     CHECK_INT(reputation_key(r1, key, sizeof key, REPUTATION_NET, "198.51.100.0/24"), 21);
     CHECK_STR(key, "r:r:n:198.51.100.0/24");
     w = (want_t){"r:r:n:198.51.100.0/24", 3, 6};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     w = (want_t){"r:r:d:two.test", 3, 6};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     w = (want_t){"r:r:i:198.51.100.7", 3, 1};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     w = (want_t){"r:r:i:198.51.100.8", 0, 5};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     /* Every key expires, REPUTATION_TTL_WINDOWS windows after its last update. */
     CHECK(pttl("r:r:n:198.51.100.0/24") > (long long)(WEEK * REPUTATION_TTL_WINDOWS * 1000) - 60000);
     CHECK(pttl("r:r:d:two.test") <= (long long)(WEEK * REPUTATION_TTL_WINDOWS * 1000));
@@ -275,7 +243,7 @@ static void test_reputation_two_hosts_add_up(void)
     CHECK(close_to(c.n[SPF_RES_FAIL], 7));
     /* After the flush the count stays (now part of what was learned). */
     w = (want_t){"r:r:n:198.51.100.0/24", 3, 7};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     CHECK_INT(reputation_peek(r1, REPUTATION_NET, "198.51.100.0/24", &c), 1);
     CHECK(close_to(c.n[SPF_RES_FAIL], 7));
     /* A missing key is learned as all zeros; a malformed value likewise. */
@@ -317,14 +285,14 @@ static void test_reputation_decay_in_redis(void)
     names_of(&n, &a, "decay.test");
     reputation_count(r, &n, SPF_RES_PASS);
     w = (want_t){"r:r:d:decay.test", 10 / M_E + 1, 20 / M_E};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     /* A garbled value is started over, not propagated. */
     rp = redisfix_cmd(&redis, 0, "SET %s %s", "r:r:d:decay.test", "not counts");
     if (rp)
         freeReplyObject(rp);
     reputation_count(r, &n, SPF_RES_FAIL);
     w = (want_t){"r:r:d:decay.test", 0, 1};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     reputation_free(r);
     store_free(s);
 }
@@ -344,16 +312,16 @@ static void test_reputation_kept_while_down(void)
     netaddr_parse(&a, "203.0.113.9");
     names_of(&n, &a, "down.test");
     redisfix_stop(&redis);
-    CHECK(run_until(is_down, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_down, s, RUN_DEADLINE));
     reputation_count(r, &n, SPF_RES_PASS);
     reputation_count(r, &n, SPF_RES_PASS);
     /* Flushes fail while Redis is away; the counts wait for it. */
-    CHECK(!run_until(is_up, s, 0.3));
+    CHECK(!redisfix_run_until(loop, redisfix_store_up, s, 0.3));
     reputation_get_stats(r, &st);
     CHECK_INT(st.flushed_entities, 0);
     CHECK_INT(redisfix_start(&redis), 0);
     w = (want_t){"r:r:i:203.0.113.9", 2, 0};
-    CHECK(run_until(stored, &w, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, stored, &w, RUN_DEADLINE));
     reputation_get_stats(r, &st);
     CHECK_INT(st.flushed_entities, 3);
     CHECK_INT(st.dropped, 0);

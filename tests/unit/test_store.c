@@ -21,46 +21,11 @@
  * for the loop and a loaded machine. */
 #define RUN_DEADLINE 10.0
 #define LATE_SLACK 0.3
-#define TICK 0.005
 
 static struct ev_loop *loop;
 static redisfix_t redis;
 static struct config cfg;
 static char err[STORE_ERR_LEN];
-
-/* ---- the loop ---- */
-
-static void tick_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)l;
-    (void)w;
-    (void)revents;
-}
-
-/* Runs the loop until done() or seconds pass; 1 when done() became true. */
-static int run_until(int (*done)(void *), void *arg, double seconds)
-{
-    ev_timer tick;
-    double deadline = redisfix_now() + seconds;
-    int ok;
-
-    ev_timer_init(&tick, tick_cb, TICK, TICK);
-    ev_timer_start(loop, &tick);
-    while (!(ok = done(arg)) && redisfix_now() < deadline)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &tick);
-    return ok;
-}
-
-static int is_up(void *s)
-{
-    return store_up(s);
-}
-
-static int is_down(void *s)
-{
-    return !store_up(s);
-}
 
 /* ---- replies recorded ---- */
 
@@ -131,7 +96,7 @@ static store_t *new_up_store(void)
         printf("store_new: %s\n", err);
         return NULL;
     }
-    if (!run_until(is_up, s, RUN_DEADLINE))
+    if (!redisfix_run_until(loop, redisfix_store_up, s, RUN_DEADLINE))
         printf("store did not come up\n");
     return s;
 }
@@ -324,7 +289,7 @@ static void test_store_get_set_mget(void)
     memset(&g, 0, sizeof g);
     CHECK(store_get(s, k1, lens[0], rec_get, &g) != NULL);
     CHECK_INT(g.calls, 0);            /* never before the call returns */
-    CHECK(run_until(rec_called, &g, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g, RUN_DEADLINE));
     CHECK_INT(g.calls, 1);
     CHECK(g.found[0]);
     CHECK_INT(g.len[0], sizeof value - 1);
@@ -336,7 +301,7 @@ static void test_store_get_set_mget(void)
     memset(&m, 0, sizeof m);
     CHECK(store_mget(s, 3, keys, lens, rec_mget, &m) != NULL);
     CHECK_INT(m.calls, 0);
-    CHECK(run_until(rec_called, &m, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &m, RUN_DEADLINE));
     CHECK_INT(m.calls, 1);
     CHECK(m.answered);
     CHECK_INT(m.n, 3);
@@ -346,13 +311,13 @@ static void test_store_get_set_mget(void)
     /* A missing key through GET, a cancelled read, and MGET's bounds. */
     memset(&g, 0, sizeof g);
     CHECK(store_get(s, k2, lens[1], rec_get, &g) != NULL);
-    CHECK(run_until(rec_called, &g, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g, RUN_DEADLINE));
     CHECK(g.answered && !g.found[0]);
     memset(&g, 0, sizeof g);
     store_cancel(store_get(s, k1, lens[0], rec_get, &g));
     memset(&m, 0, sizeof m);
     CHECK(store_mget(s, 1, keys, lens, rec_mget, &m) != NULL);
-    CHECK(run_until(rec_called, &m, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &m, RUN_DEADLINE));
     CHECK_INT(g.calls, 0);
     CHECK(store_mget(s, 0, keys, lens, rec_mget, &m) == NULL);
     CHECK(store_mget(s, STORE_MGET_MAX + 1, keys, lens, rec_mget, &m) == NULL);
@@ -361,7 +326,7 @@ static void test_store_get_set_mget(void)
     CHECK_INT(store_set(s, k2, lens[1], "x", 1, 0.0001), 0);
     memset(&m, 0, sizeof m);
     CHECK(store_mget(s, 1, keys, lens, rec_mget, &m) != NULL);
-    CHECK(run_until(rec_called, &m, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &m, RUN_DEADLINE));
     CHECK(pttl(0, "t:d:16:missing.test") < 2);
 
     store_get_stats(s, &st);
@@ -393,7 +358,7 @@ static void test_store_timeout_and_late_reply(void)
     memset(&g, 0, sizeof g);
     t0 = redisfix_now();
     CHECK(store_get(s, k, klen, rec_get, &g) != NULL);
-    CHECK(run_until(rec_called, &g, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g, RUN_DEADLINE));
     CHECK_INT(g.calls, 1);
     CHECK(!g.answered || !g.found[0]);
     CHECK(g.at - t0 >= 0.1 - 0.01);
@@ -435,7 +400,7 @@ static void test_store_stall_and_restart(void)
     kill(redis.pid, SIGSTOP);
     memset(&g, 0, sizeof g);
     CHECK(store_get(s, k, klen, rec_get, &g) != NULL);
-    CHECK(run_until(is_down, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_down, s, RUN_DEADLINE));
     CHECK_INT(g.calls, 1);
     store_get_stats(s, &st);
     CHECK_INT(st.outages, 1);
@@ -444,16 +409,16 @@ static void test_store_stall_and_restart(void)
     CHECK(store_get(s, k, klen, rec_get, &g) == NULL);
     CHECK_INT(store_set(s, k, klen, "v", 1, 1), -1);
     kill(redis.pid, SIGCONT);
-    CHECK(run_until(is_up, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_up, s, RUN_DEADLINE));
     store_get_stats(s, &st);
     CHECK_INT(st.connects, 2);
 
     /* Stopped and started again: down at once, up again without help. */
     redisfix_stop(&redis);
-    CHECK(run_until(is_down, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_down, s, RUN_DEADLINE));
     CHECK(store_get(s, k, klen, rec_get, &g) == NULL);
     CHECK_INT(redisfix_start(&redis), 0);
-    CHECK(run_until(is_up, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_up, s, RUN_DEADLINE));
     store_get_stats(s, &st);
     CHECK_INT(st.outages, 2);
     CHECK_INT(st.connects, 3);
@@ -462,7 +427,7 @@ static void test_store_stall_and_restart(void)
     CHECK_INT(store_set(s, k, klen, "v", 1, 5), 0);
     memset(&g, 0, sizeof g);
     CHECK(store_get(s, k, klen, rec_get, &g) != NULL);
-    CHECK(run_until(rec_called, &g, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g, RUN_DEADLINE));
     CHECK(g.found[0] && g.len[0] == 1 && g.data[0][0] == 'v');
     store_free(s);
 }
@@ -496,7 +461,7 @@ static void test_store_max_pending(void)
     CHECK_INT(st.dropped, 1);
     CHECK_INT(st.refused, 1);
     kill(redis.pid, SIGCONT);
-    CHECK(run_until(rec_called, &g[0], RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g[0], RUN_DEADLINE));
     CHECK(g[0].found[0] && g[0].data[0][0] == 'b');
     CHECK_INT(g[1].calls, 0);
     store_free(s);
@@ -543,7 +508,7 @@ static void test_store_auth_and_select(void)
     snprintf(cfg.redis_password, sizeof cfg.redis_password, "wrong");
     s = store_new(loop, &cfg, err);
     CHECK(s != NULL);
-    CHECK(!run_until(is_up, s, 1.0));
+    CHECK(!redisfix_run_until(loop, redisfix_store_up, s, 1.0));
     store_get_stats(s, &st);
     CHECK(st.failed_attempts >= 2);
     CHECK_INT(st.connects, 0);
@@ -558,7 +523,7 @@ static void test_store_auth_and_select(void)
     CHECK_INT(store_set(s, k, klen, "in db 3", 7, 60), 0);
     memset(&g, 0, sizeof g);
     CHECK(store_get(s, k, klen, rec_get, &g) != NULL);
-    CHECK(run_until(rec_called, &g, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, rec_called, &g, RUN_DEADLINE));
     redisReply *rp = redisfix_cmd(&locked, 3, "GET %s", "t:v:192.0.2.1|a.test");
     CHECK(rp && rp->type == REDIS_REPLY_STRING && strcmp(rp->str, "in db 3") == 0);
     if (rp)
@@ -594,7 +559,7 @@ static void test_store_scripts(void)
     for (int i = 1; i < STORE_SCRIPTS_MAX; i++)
         CHECK_INT(store_script_add(s, "return 1"), i);
     CHECK_INT(store_script_add(s, "return 1"), -1);
-    CHECK(run_until(is_up, s, RUN_DEADLINE));
+    CHECK(redisfix_run_until(loop, redisfix_store_up, s, RUN_DEADLINE));
     klens[0] = store_key(s, k, sizeof k, STORE_KIND_REPUTATION, "d:a.test", 8);
     keys[0] = k;
     args[0] = "counted";
@@ -621,7 +586,7 @@ static void test_store_scripts(void)
     deadline = redisfix_now() + RUN_DEADLINE;
     while (!done && redisfix_now() < deadline) {
         store_eval(s, id, 1, keys, klens, 2, args, alens);
-        run_until(is_down, s, 0.02);
+        redisfix_run_until(loop, redisfix_store_down, s, 0.02);
         done = get_equals(0, "t:r:d:a.test", "again", 5);
     }
     CHECK(done);

@@ -783,24 +783,46 @@ static enum term_outcome term_done(spf_native_check_t *c, const spf_term_t *t, i
     return matched ? TERM_MATCH : TERM_NO_MATCH;
 }
 
-static enum term_outcome term_a(spf_native_check_t *c, const spf_term_t *t)
+/* The answer for the target of an a, mx or exists term: 1 with *a set, or 0 with *out
+ * saying how the term ends without one (an invalid target does not match, a lookup
+ * on its way waits, a DNS error ends the check). */
+static int target_answer(spf_native_check_t *c, const spf_term_t *t, int type,
+                         const dns_answer_t **a, enum term_outcome *out)
 {
-    const dns_answer_t *a;
     char detail[NATIVE_DETAIL_MAX] = "";
-    int hit;
 
     if (!c->target_valid) {
         if (c->trace)
             say(detail, sizeof(detail), "'%s' is not a valid domain name", c->target);
-        return term_done(c, t, 0, 0, detail);
+        *out = term_done(c, t, 0, 0, detail);
+        return 0;
     }
-    switch (need(c, c->target, addr_type(c), &a)) {
-    case NEED_WAIT: return TERM_WAIT;
-    case NEED_FAIL: return need_error(c, t);
-    case NEED_OK: break;
+    switch (need(c, c->target, type, a)) {
+    case NEED_WAIT:
+        *out = TERM_WAIT;
+        return 0;
+    case NEED_FAIL:
+        *out = need_error(c, t);
+        return 0;
+    case NEED_OK:
+        break;
     }
-    if (is_dns_error(a))
-        return dns_error(c, t, a);
+    if (is_dns_error(*a)) {
+        *out = dns_error(c, t, *a);
+        return 0;
+    }
+    return 1;
+}
+
+static enum term_outcome term_a(spf_native_check_t *c, const spf_term_t *t)
+{
+    enum term_outcome out;
+    const dns_answer_t *a;
+    char detail[NATIVE_DETAIL_MAX] = "";
+    int hit;
+
+    if (!target_answer(c, t, addr_type(c), &a, &out))
+        return out;
     if (is_void(a) && count_void(c, t, a) < 0)
         return TERM_END;
     hit = answer_match(c, a, t->cidr4, t->cidr6) >= 0;
@@ -811,22 +833,13 @@ static enum term_outcome term_a(spf_native_check_t *c, const spf_term_t *t)
 
 static enum term_outcome term_mx(spf_native_check_t *c, const spf_term_t *t)
 {
+    enum term_outcome out;
     const dns_answer_t *a, *b;
     char name[DNS_NAME_MAX + 1], detail[NATIVE_DETAIL_MAX] = "", why[SPF_COMMENT_MAX];
     int hit;
 
-    if (!c->target_valid) {
-        if (c->trace)
-            say(detail, sizeof(detail), "'%s' is not a valid domain name", c->target);
-        return term_done(c, t, 0, 0, detail);
-    }
-    switch (need(c, c->target, DNS_T_MX, &a)) {
-    case NEED_WAIT: return TERM_WAIT;
-    case NEED_FAIL: return need_error(c, t);
-    case NEED_OK: break;
-    }
-    if (is_dns_error(a))
-        return dns_error(c, t, a);
+    if (!target_answer(c, t, DNS_T_MX, &a, &out))
+        return out;
     if (is_void(a)) {
         if (count_void(c, t, a) < 0)
             return TERM_END;
@@ -912,22 +925,13 @@ static enum term_outcome term_ptr(spf_native_check_t *c, const spf_term_t *t)
 
 static enum term_outcome term_exists(spf_native_check_t *c, const spf_term_t *t)
 {
+    enum term_outcome out;
     const dns_answer_t *a;
     char detail[NATIVE_DETAIL_MAX] = "";
 
-    if (!c->target_valid) {
-        if (c->trace)
-            say(detail, sizeof(detail), "'%s' is not a valid domain name", c->target);
-        return term_done(c, t, 0, 0, detail);
-    }
     /* RFC 7208 5.7: always an A query, whatever the client's address family. */
-    switch (need(c, c->target, DNS_T_A, &a)) {
-    case NEED_WAIT: return TERM_WAIT;
-    case NEED_FAIL: return need_error(c, t);
-    case NEED_OK: break;
-    }
-    if (is_dns_error(a))
-        return dns_error(c, t, a);
+    if (!target_answer(c, t, DNS_T_A, &a, &out))
+        return out;
     if (is_void(a) && count_void(c, t, a) < 0)
         return TERM_END;
     if (c->trace)

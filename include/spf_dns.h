@@ -86,8 +86,5 @@ int spf_dns_run_add(spf_dns_run_t *run, const dns_answer_t *a);
 const dns_answer_t *spf_dns_run_find(const spf_dns_run_t *run, const char *name, int type);
 /* Drops every answer reference. */
 void spf_dns_run_clear(spf_dns_run_t *run);
-/* Lower-cases name into out without a trailing dot; -1 if it is not a name we can
- * look up (empty, a label over 63 bytes, over DNS_NAME_MAX). */
-int spf_dns_normalize(char out[DNS_NAME_MAX + 1], const char *name);
 
 #endif

@@ -15,29 +15,6 @@
 
 #define SPF_VERSION_TAG "v=spf1"
 
-int spf_dns_normalize(char out[DNS_NAME_MAX + 1], const char *name)
-{
-    size_t len = strlen(name), label = 0;
-
-    if (len > 0 && name[len - 1] == '.')
-        len--;
-    if (len == 0 || len > DNS_NAME_MAX)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch == '.') {
-            if (label == 0)
-                return -1;
-            label = 0;
-        } else if (++label > 63) {
-            return -1;
-        }
-        out[i] = (char)tolower(ch);
-    }
-    out[len] = '\0';
-    return 0;
-}
-
 const dns_answer_t *spf_dns_run_find(const spf_dns_run_t *run, const char *name, int type)
 {
     for (size_t i = 0; i < run->nknown; i++)
@@ -320,7 +297,8 @@ static void note_prefetch(spf_dns_run_t *run, const char *record, const char *do
             continue;
         snprintf(target_name, sizeof(target_name), "%s", target);
         target_name[strcspn(target_name, "/")] = '\0';
-        if (spf_dns_normalize(name, target_name) == 0 && !spf_dns_run_find(run, name, type))
+        if (dns_name_normalize(name, target_name, strlen(target_name)) == 0 &&
+            !spf_dns_run_find(run, name, type))
             key_add(run->prefetch, &run->nprefetch, SPF_DNS_MAX_PREFETCH, name, type);
     }
 }
@@ -335,7 +313,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain,
 
     (void)should_cache;
     /* RFC 7208 3.1: SPF checks use TXT only; type 99 never leaves this layer. */
-    if (type == ns_t_spf || spf_dns_normalize(name, domain) < 0)
+    if (type == ns_t_spf || dns_name_normalize(name, domain, strlen(domain)) < 0)
         return rr_new(layer, domain, type, 0, type == ns_t_spf ? NO_DATA : HOST_NOT_FOUND);
     if (run->over_limit)
         return rr_new(layer, name, type, 0, HOST_NOT_FOUND);
@@ -411,7 +389,7 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
     }
     if (run->over_limit)
         return get_spf_fail(resp, SPF_RESULT_PERMERROR, SPF_E_BIG_DNS, run->problem, domain);
-    if (spf_dns_normalize(name, domain) < 0) {
+    if (dns_name_normalize(name, domain, strlen(domain)) < 0) {
         if (top)
             run->top = SPF_DNS_TOP_NONE;
         return get_spf_fail(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF, "Not a valid domain", domain);

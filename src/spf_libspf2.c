@@ -417,7 +417,7 @@ static void pending_cb(void *ctx, const dns_answer_t *ans)
         int type = c->ip.family == AF_INET6 ? DNS_T_AAAA : DNS_T_A;
         char name[DNS_NAME_MAX + 1];
         for (size_t i = 0; i < ans->count; i++)
-            if (spf_dns_normalize(name, ans->rr[i].u.mx.name) == 0)
+            if (dns_name_normalize(name, ans->rr[i].u.mx.name, strlen(ans->rr[i].u.mx.name)) == 0)
                 check_fetch(c, name, type, 0);
     }
     if (blocking && --c->blocking == 0)

@@ -18,6 +18,7 @@ import re
 import smtplib
 import stat
 import sys
+import time
 import traceback
 import uuid
 
@@ -302,9 +303,16 @@ def check_unix_recipe(r, daemon, path):
     owner, mode = pwd.getpwuid(st.st_uid).pw_name, stat.S_IMODE(st.st_mode)
     r.check("socket_owner_mode", owner == "postfix" and mode == 0o660,
             "owner %s, mode %o" % (owner, mode))
-    with open("/proc/%d/status" % daemon.pid) as f:
-        uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
     want = str(pwd.getpwnam(UNPRIVILEGED_USER).pw_uid)
+    # The socket accepts from listen() on, a moment before the daemon drops to the
+    # user: poll for the change with a deadline.
+    deadline = time.monotonic() + 10
+    while True:
+        with open("/proc/%d/status" % daemon.pid) as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        if uids == [want] * 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     r.check("daemon_dropped_to_user", uids == [want] * 4,
             "real, effective, saved, fs uid: %s, want %s" % (uids, want))
 

@@ -1105,8 +1105,11 @@ static void test_dns_malformed_is_servfail(void)
                                          5, 'a', 'b'};
     const unsigned char rdlen_overrun[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 44, 0, 9,
                                            192, 0, 2, 1};
+    /* The RDATA's name points at itself (offset 36: header 12, question 12, owner
+     * and fixed fields 12). Pointing into the header instead would read the random
+     * query ID, which is sometimes a valid name. */
     const unsigned char ptr_loop[] = {0xc0, 0x0c, 0, 12, 0, 1, 0, 0, 1, 44, 0, 2,
-                                      0xc0, 0x00};
+                                      0xc0, 0x24};
     const unsigned char one_rec[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 1};
     const unsigned char mx_short[] = {0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 1, 44, 0, 2, 0, 10};
     /* The name's last byte lies past the RDATA. */
